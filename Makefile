@@ -1,0 +1,95 @@
+# resql: the one entry point. `make` builds the libraries, `make test` runs
+# every test, `make demo` runs the demo. Each target prints one line per step.
+
+VERSION     := 0.1.0
+ABI_MAJOR   := 1
+PREFIX      ?= /usr/local
+
+CC          ?= cc
+CFLAGS      ?= -O2 -g
+WARNINGS    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CORE_FLAGS  := -std=c99 -D_POSIX_C_SOURCE=200809L -DSQLITE_ENABLE_PREUPDATE_HOOK \
+               -fPIC -fvisibility=hidden -Icore/include -Icore/src $(WARNINGS)
+LIBS        := -lsqlite3 -lm -lpthread
+
+B           := build
+CORE_SRC    := $(wildcard core/src/*.c)
+CORE_OBJ    := $(patsubst core/src/%.c,$(B)/core/%.o,$(CORE_SRC))
+SONAME      := libresql.so.$(ABI_MAJOR)
+SHARED      := $(B)/libresql.so.$(VERSION)
+STATIC      := $(B)/libresql.a
+TEST_SRC    := $(wildcard tests/test_*.c)
+TEST_BIN    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+
+Q := @
+.PHONY: all deps test demo clean check-exports
+
+all: $(B)/libresql.so $(STATIC)
+
+# --- dependencies -----------------------------------------------------------
+$(B)/.deps-build:
+	$(Q)mkdir -p $(B)
+	$(Q)tools/need-debs gcc make libsqlite3-dev
+	$(Q)touch $@
+
+$(B)/.deps-test: $(B)/.deps-build
+	$(Q)tools/need-debs libcmocka-dev binutils
+	$(Q)touch $@
+
+deps: $(B)/.deps-test
+
+# The system SQLite must have the preupdate hook (SQLITE_ENABLE_PREUPDATE_HOOK).
+$(B)/.sqlite-ok: tools/check-sqlite.c $(B)/.deps-build
+	@echo "  CHECK   system SQLite has the preupdate hook"
+	$(Q)$(CC) -o $(B)/check-sqlite $< $(LIBS) 2>$(B)/check-sqlite.log && $(B)/check-sqlite || { \
+	  echo "error: the system libsqlite3 lacks sqlite3_preupdate_hook (built without" >&2; \
+	  echo "       SQLITE_ENABLE_PREUPDATE_HOOK) or is older than 3.35; resql needs both." >&2; \
+	  echo "       On Debian: apt-get install -y libsqlite3-dev (Debian's build has it)." >&2; \
+	  cat $(B)/check-sqlite.log >&2; exit 1; }
+	$(Q)touch $@
+
+# --- the library ------------------------------------------------------------
+$(B)/core/%.o: core/src/%.c $(wildcard core/src/*.h) core/include/resql.h $(B)/.sqlite-ok
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(CORE_FLAGS) -DRESQL_BUILDING -c -o $@ $<
+
+$(SHARED): $(CORE_OBJ)
+	@echo "  LD      $@ (soname $(SONAME))"
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $(CORE_OBJ) $(LIBS)
+
+$(B)/libresql.so: $(SHARED)
+	$(Q)ln -sf libresql.so.$(VERSION) $(B)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
+
+$(STATIC): $(CORE_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $(CORE_OBJ)
+
+# --- tests ------------------------------------------------------------------
+$(B)/tests/%: tests/%.c tests/testutil.h $(STATIC) $(B)/.deps-test
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -DSQLITE_ENABLE_PREUPDATE_HOOK \
+	  -Icore/include -Icore/src $(WARNINGS) -o $@ $< $(STATIC) -lcmocka $(LIBS)
+
+check-exports: $(B)/libresql.so $(B)/.deps-test
+	@echo "  CHECK   exported symbols of $(SHARED) match resql.h"
+	$(Q)tests/check_exports.sh $(SHARED) core/include/resql.h
+
+test: $(TEST_BIN) check-exports
+	$(Q)set -e; for t in $(TEST_BIN); do echo "  TEST    $$t"; $$t; done
+	@echo "  OK      all tests passed"
+
+# --- demo -------------------------------------------------------------------
+$(B)/demo: examples/demo.c $(STATIC)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -Icore/include $(WARNINGS) -o $@ $< $(STATIC) $(LIBS)
+
+demo: $(B)/demo
+	@echo "  RUN     $<"
+	$(Q)cd $(B) && rm -f demo.db demo-audit.db && ./demo
+
+clean:
+	@echo "  CLEAN   $(B)"
+	$(Q)rm -rf $(B)

@@ -1,0 +1,222 @@
+/*
+ * resql (said "rescue"): database auditing and recovery for SQLite.
+ *
+ * This is resql's only public header. It is C89-clean and its ABI is stable
+ * within one RESQL_ABI_VERSION: handles are opaque, options go through an
+ * opaque builder, and every function returns a result code.
+ *
+ * Conventions
+ * -----------
+ * - Fallible functions return an int result code, RESQL_OK (0) on success.
+ *   Objects come back through an out-parameter, always the last argument.
+ * - resql_errmsg() explains the last failure; callers decide on the code.
+ * - Whatever comes out through `**out` belongs to the caller and has exactly
+ *   one matching free function, named next to the function that made it.
+ * - Callbacks take a `void *ctx` and an optional destructor for it, called
+ *   once when resql no longer needs the context (even when setup fails).
+ *
+ * Hooks
+ * -----
+ * While a logger is open on a connection, resql owns that connection's
+ * preupdate hook, commit hook, rollback hook and trace callback
+ * (sqlite3_preupdate_hook, sqlite3_commit_hook, sqlite3_rollback_hook,
+ * sqlite3_trace_v2). The application must not set them itself; closing the
+ * last logger of a connection clears them again. resql also creates TEMP
+ * triggers named "resql_*" and SQL functions named "resql_*" on the
+ * connection, and removes them on close.
+ *
+ * Threads
+ * -------
+ * A logger may be used from any thread that may use its connection, under
+ * the same rules as the connection (SQLite's serialized or multi-thread
+ * mode). The thread-local error of resql_errmsg(NULL) is per thread.
+ */
+#ifndef RESQL_H
+#define RESQL_H
+
+#include <sqlite3.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RESQL_BUILDING) && defined(__GNUC__)
+#  define RESQL_API __attribute__((visibility("default")))
+#else
+#  define RESQL_API
+#endif
+
+/* ---- versions ----------------------------------------------------------- */
+
+#define RESQL_VERSION        "0.1.0"
+#define RESQL_VERSION_NUMBER 1000      /* major*1000000 + minor*1000 + patch */
+#define RESQL_ABI_VERSION    1         /* the soname is libresql.so.<this> */
+
+/* The version of the library that is running, e.g. "0.1.0". Compare with
+ * RESQL_VERSION to detect a header/library mismatch. Never NULL, static. */
+RESQL_API const char *resql_version(void);
+
+/* RESQL_VERSION_NUMBER of the running library. */
+RESQL_API int resql_version_number(void);
+
+/* ---- result codes ------------------------------------------------------- */
+
+#define RESQL_OK        0   /* success */
+#define RESQL_ERROR     1   /* generic failure, often an SQLite error; see resql_errmsg() */
+#define RESQL_MISUSE    2   /* a bad argument: NULL pointer, closed handle, bad JSON, unknown name */
+#define RESQL_NOMEM     3   /* out of memory */
+#define RESQL_CANTOPEN  4   /* the log target cannot be opened or written */
+#define RESQL_CALLBACK  5   /* a caller-supplied callback failed */
+#define RESQL_EXISTS    6   /* the connection already has a logger of that kind */
+
+/* A logger: the change log (or, later, the query log) of one connection. */
+typedef struct resql_logger resql_logger;
+
+/* The message of the last failure.
+ *
+ * With a logger: the last failure of a call on that logger, or of the logging
+ * it does inside the application's statements (a commit that resql refused,
+ * a failing extra callback). With NULL: the last failure on the calling
+ * thread of a call that has no logger to report to (resql_log_changes,
+ * the options functions). Returns "not an error" when there is none. The
+ * string is owned by resql and valid until the next call on the same logger
+ * (or, for NULL, the next resql call on the same thread). Never NULL. */
+RESQL_API const char *resql_errmsg(const resql_logger *logger);
+
+/* ---- options ------------------------------------------------------------ */
+
+/* An opaque builder of logger options. Create with resql_options_new(),
+ * configure, pass to resql_log_changes() (which copies what it needs, so the
+ * options may be freed or reused right after), free with resql_options_free(). */
+typedef struct resql_options resql_options;
+
+/* Makes an empty options builder in *out (defaults: every table of "main",
+ * no extra, the system clock). Free it with resql_options_free().
+ * Returns RESQL_OK, RESQL_MISUSE (out is NULL) or RESQL_NOMEM. */
+RESQL_API int resql_options_new(resql_options **out);
+
+/* Frees an options builder and calls the destructors of the contexts it still
+ * holds. NULL is a no-op. */
+RESQL_API void resql_options_free(resql_options *opts);
+
+/* Audits only the named table of "main" (call once per table). A name that
+ * does not exist makes resql_log_changes() fail with RESQL_MISUSE. Without
+ * any include, every table is audited. Names are copied.
+ * Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
+RESQL_API int resql_options_include_table(resql_options *opts, const char *table);
+
+/* Never audits the named table (call once per table; names that do not exist
+ * are allowed, so a table can be excluded before it is created).
+ * Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
+RESQL_API int resql_options_exclude_table(resql_options *opts, const char *table);
+
+/* The clock: returns microseconds since 1970-01-01T00:00:00Z. */
+typedef sqlite3_int64 (*resql_clock_fn)(void *ctx);
+
+/* Replaces the system clock (for tests and for hosts with their own time).
+ * `destroy`, if not NULL, is called with ctx when resql is done with it.
+ * Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_options_set_clock(resql_options *opts, resql_clock_fn clock,
+                                      void *ctx, void (*destroy)(void *));
+
+/* Static `extra`: a JSON object stored with every transaction, or NULL for
+ * none. Anything but a JSON object (or NULL) is refused with RESQL_MISUSE and
+ * changes nothing. The text is copied. Replaces an extra callback. */
+RESQL_API int resql_options_set_extra_json(resql_options *opts, const char *json);
+
+/* What an extra callback gives back (opaque, valid only during the call). */
+typedef struct resql_extra_result resql_extra_result;
+
+/* Called once per transaction, when it writes its first log row, to give that
+ * transaction's `extra`. It runs inside the application's statement, so it
+ * sees the caller's current context (the logged-in user, the request id). It
+ * must answer with exactly one of resql_extra_json() or resql_extra_error(),
+ * or neither for "no extra" (NULL). It must not close the connection or the
+ * logger. It may read from the connection. */
+typedef void (*resql_extra_fn)(resql_extra_result *result, void *ctx);
+
+/* Answers an extra callback with a JSON object (copied). Anything but a JSON
+ * object makes the application's statement fail, as resql_extra_error does.
+ * Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_extra_json(resql_extra_result *result, const char *json);
+
+/* Answers an extra callback with a failure: the application's statement
+ * fails with "resql: extra callback failed: <message>" and nothing of it is
+ * committed. Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_extra_error(resql_extra_result *result, const char *message);
+
+/* Dynamic `extra`: `fn` is called once per transaction (see resql_extra_fn).
+ * `destroy`, if not NULL, is called with ctx when resql is done with it.
+ * Replaces a static extra. Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_options_set_extra_callback(resql_options *opts, resql_extra_fn fn,
+                                               void *ctx, void (*destroy)(void *));
+
+/* ---- the change log ----------------------------------------------------- */
+
+/* Starts the change log of connection `of`.
+ *
+ * `to` is NULL to keep the log tables in `of`'s own "main" database, or the
+ * path or "file:" URI of another SQLite database, which resql creates if
+ * needed and ATTACHes to `of` as "resql_log" so that log rows are written
+ * inside the application's own transactions. The log tables and views are
+ * created if missing (see README.md, "Log tables").
+ *
+ * From then on, every committed row change of an audited table has exactly
+ * one log row, written by the same statement as the change: a rolled-back
+ * transaction, a ROLLBACK TO, or a statement that fails half-way leaves no
+ * log row. Tables created while logging are audited from their creation.
+ * A change that resql cannot log makes the COMMIT fail (the transaction is
+ * rolled back) and resql_errmsg(logger) says why.
+ *
+ * Must be called outside a transaction. `opts` may be NULL for defaults.
+ * On success *out is a logger to close with resql_logger_close() and free
+ * with resql_logger_free(). On failure *out is NULL, the connection is left
+ * as it was, and resql_errmsg(NULL) says why.
+ *
+ * Returns RESQL_OK; RESQL_MISUSE (NULL of or out, an open transaction, an
+ * included table that does not exist); RESQL_EXISTS (`of` already has a
+ * change logger); RESQL_CANTOPEN (`to` cannot be opened or is not a
+ * database); RESQL_ERROR or RESQL_NOMEM. */
+RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
+                                resql_logger **out);
+
+/* Re-reads the schema of the logged connection: installs the triggers of
+ * tables that were created by other connections and refreshes the column
+ * lists. resql does this by itself after DDL run on the logged connection,
+ * after a rollback, and at the start of each transaction that follows a
+ * schema change; an application only needs it after another connection
+ * created a table it is about to write. Must be called outside a
+ * transaction or between statements.
+ * Returns RESQL_OK, RESQL_MISUSE (NULL or closed) or RESQL_ERROR. */
+RESQL_API int resql_logger_refresh(resql_logger *logger);
+
+/* Changes the static extra, from the next transaction on (see
+ * resql_options_set_extra_json). Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_logger_set_extra_json(resql_logger *logger, const char *json);
+
+/* Changes the extra callback, from the next transaction on (see
+ * resql_options_set_extra_callback). The old context's destructor is called.
+ * On failure `destroy` is still called with ctx.
+ * Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_logger_set_extra_callback(resql_logger *logger, resql_extra_fn fn,
+                                              void *ctx, void (*destroy)(void *));
+
+/* Stops logging and restores the connection exactly as it was: no hooks of
+ * resql (when it was the connection's last logger), no TEMP triggers, SQL
+ * functions, prepared statements or attached databases of resql's, so that
+ * sqlite3_close() of the connection succeeds. Must be called outside a
+ * transaction, or RESQL_MISUSE is returned and nothing changes. Closing a
+ * closed logger is a no-op that returns RESQL_OK. The logger stays
+ * allocated (other calls on it then return RESQL_MISUSE) until
+ * resql_logger_free(). Returns RESQL_OK, RESQL_MISUSE or RESQL_ERROR. */
+RESQL_API int resql_logger_close(resql_logger *logger);
+
+/* Closes the logger if it is open (ignoring failure; call resql_logger_close
+ * first to see it) and frees it. NULL is a no-op. */
+RESQL_API void resql_logger_free(resql_logger *logger);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RESQL_H */

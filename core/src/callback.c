@@ -1,0 +1,31 @@
+/* Reference-counted caller callbacks, so each destructor runs exactly once. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+resql_callback *resql__callback_new(void (*fn)(void), void *ctx, void (*destroy)(void *))
+{
+    resql_callback *cb = malloc(sizeof *cb);
+    if (!cb) {
+        if (destroy) destroy(ctx);
+        return NULL;
+    }
+    cb->refs = 1;
+    cb->fn = fn;
+    cb->ctx = ctx;
+    cb->destroy = destroy;
+    return cb;
+}
+
+resql_callback *resql__callback_ref(resql_callback *cb)
+{
+    if (cb) cb->refs++;
+    return cb;
+}
+
+void resql__callback_unref(resql_callback *cb)
+{
+    if (!cb || --cb->refs > 0) return;
+    if (cb->destroy) cb->destroy(cb->ctx);
+    free(cb);
+}

@@ -1,0 +1,621 @@
+/* The change log: capture row images in the preupdate hook, write them as
+ * log rows from the TEMP triggers' call to the flush function, inside the
+ * application's own statement (DESIGN.md, "How data flows"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_tables.h"
+#include "logger.h"
+#include "schema.h"
+#include "value_json.h"
+
+#define FLUSH_FN "resql_changes_flush"
+#define LOG_ALIAS "resql_log"
+
+/* A captured value; TEXT/BLOB bytes live in change_log.bytes at `off`
+ * (an offset, because the buffer moves as it grows). */
+typedef struct cap_value {
+    int type;
+    sqlite3_int64 i;
+    double r;
+    size_t off, n;
+} cap_value;
+
+/* One row change waiting for its trigger. Its values are values[first..]:
+ * the old image (UPDATE, DELETE), then the new image (INSERT, UPDATE). */
+typedef struct pending_row {
+    int op;
+    resql_table *table;
+    sqlite3_int64 key1, key2;   /* rowid before and after */
+    int ncols;                  /* values per image */
+    size_t first;
+} pending_row;
+
+typedef struct change_log {
+    resql_logger *logger;
+    const char *log_db;                 /* "main" or LOG_ALIAS */
+    resql_names include, exclude;
+    resql_table_filter filter;
+    resql_schema schema;
+    int schema_version;                 /* of "main", when the schema was read */
+    int needs_refresh;                  /* DDL or a rollback may have changed tables or triggers */
+    int schema_touched_in_txn;
+
+    /* captured, not yet written */
+    pending_row *rows;
+    size_t nrows, cap_rows;
+    cap_value *values;
+    size_t nvalues, cap_values;
+    resql_buf bytes;
+    int capture_failed;                 /* out of memory in the hook */
+    char unlogged_table[256];           /* a change no trigger will log */
+
+    /* the current transaction */
+    int in_txn;
+    sqlite3_int64 txn_id;
+    unsigned long txn_serial;           /* hub->stmt_serial when its row was last ensured */
+    char txn_time[48];
+    resql_buf txn_extra;
+    int txn_has_extra;
+
+    sqlite3_stmt *insert_txn, *ensure_txn, *insert_change, *read_schema_version;
+    resql_buf record_id, prev_record_id, diff, scratch;
+} change_log;
+
+/* ---- capture (preupdate hook: copies only, never runs SQL) ------------------ */
+
+static void clear_pending(change_log *cl)
+{
+    cl->nrows = 0;
+    cl->nvalues = 0;
+    resql__buf_reset(&cl->bytes);
+    cl->capture_failed = 0;
+}
+
+static int grow(void **items, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 1;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need) n *= 2;
+    void *p = realloc(*items, n * size);
+    if (!p) return 0;
+    *items = p;
+    *cap = n;
+    return 1;
+}
+
+static int capture_image(change_log *cl, sqlite3 *db, int new_image, int count, int *ncols)
+{
+    int i;
+    for (i = 0; i < count; i++) {
+        sqlite3_value *v = NULL;
+        int rc = new_image ? sqlite3_preupdate_new(db, i, &v) : sqlite3_preupdate_old(db, i, &v);
+        if (rc != SQLITE_OK) break;      /* past the stored columns (VIRTUAL ones are not numbered) */
+        if (!grow((void **)&cl->values, &cl->cap_values, cl->nvalues + 1, sizeof *cl->values))
+            return 0;
+        cap_value *c = &cl->values[cl->nvalues++];
+        c->type = sqlite3_value_type(v);
+        c->n = 0;
+        if (c->type == SQLITE_INTEGER) {
+            c->i = sqlite3_value_int64(v);
+        } else if (c->type == SQLITE_FLOAT) {
+            c->r = sqlite3_value_double(v);
+        } else if (c->type == SQLITE_TEXT || c->type == SQLITE_BLOB) {
+            const void *p = c->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
+                                                   : sqlite3_value_blob(v);
+            c->n = (size_t)sqlite3_value_bytes(v);
+            c->off = cl->bytes.len;
+            resql__buf_append(&cl->bytes, p, c->n);
+            if (cl->bytes.oom) return 0;
+        }
+    }
+    *ncols = i;
+    return 1;
+}
+
+static void on_preupdate(void *self, int op, const char *db_name, const char *table,
+                         sqlite3_int64 key1, sqlite3_int64 key2)
+{
+    change_log *cl = self;
+    if (strcmp(db_name, "main") != 0) return;
+    resql_table *t = resql__schema_find(&cl->schema, table);
+    if (!t) {
+        if (!resql__table_wanted(&cl->filter, table)) return;
+        /* Audited, but resql has no trigger on it yet: it cannot be logged in
+         * this transaction. Remember it, so the commit is refused. */
+        if (!cl->unlogged_table[0]) snprintf(cl->unlogged_table, sizeof cl->unlogged_table, "%s", table);
+        cl->needs_refresh = 1;
+        return;
+    }
+    sqlite3 *db = cl->logger->db;
+    int count = sqlite3_preupdate_count(db), ncols_old = 0, ncols_new = 0;
+    pending_row row = {op, t, key1, key2, 0, cl->nvalues};
+    if ((op != SQLITE_INSERT && !capture_image(cl, db, 0, count, &ncols_old)) ||
+        (op != SQLITE_DELETE && !capture_image(cl, db, 1, count, &ncols_new)) ||
+        !grow((void **)&cl->rows, &cl->cap_rows, cl->nrows + 1, sizeof *cl->rows)) {
+        cl->capture_failed = 1;
+        return;
+    }
+    row.ncols = op == SQLITE_INSERT ? ncols_new : ncols_old;
+    cl->rows[cl->nrows++] = row;
+}
+
+/* ---- writing (inside the flush function, where SQL may run) ----------------- */
+
+static int sql_fail(change_log *cl, int rc, const char *what)
+{
+    resql__format(cl->logger->errmsg, "resql: %s: %s", what, sqlite3_errmsg(cl->logger->db));
+    return rc ? rc : SQLITE_ERROR;
+}
+
+static int step_once(change_log *cl, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : sql_fail(cl, rc, what);
+}
+
+static int bind_extra(change_log *cl, sqlite3_stmt *stmt, int index)
+{
+    if (!cl->txn_has_extra) return sqlite3_bind_null(stmt, index);
+    return sqlite3_bind_text(stmt, index, cl->txn_extra.data, (int)cl->txn_extra.len, SQLITE_STATIC);
+}
+
+/* Another connection may have altered tables since the schema was read;
+ * nothing can change it during our write transaction, so once per
+ * transaction is enough. */
+static int check_schema_version(change_log *cl)
+{
+    int rc = sqlite3_step(cl->read_schema_version);
+    int version = sqlite3_column_int(cl->read_schema_version, 0);
+    sqlite3_reset(cl->read_schema_version);
+    if (rc != SQLITE_ROW) return sql_fail(cl, rc, "reading the schema version");
+    if (version == cl->schema_version) return SQLITE_OK;
+    for (int i = 0; i < cl->schema.count; i++)
+        if ((rc = resql__table_reload(cl->logger->db, cl->schema.tables[i], cl->logger->errmsg)))
+            return rc;
+    cl->schema_version = version;
+    return SQLITE_OK;
+}
+
+/* Makes sure the transaction row exists: written at the transaction's first
+ * log row, and written again (same id) at the first log row of each later
+ * statement, since a failed statement or a ROLLBACK TO may have removed it. */
+static int ensure_txn(change_log *cl, const char *now)
+{
+    resql_logger *lg = cl->logger;
+    int rc;
+    if (cl->in_txn) {
+        if (cl->txn_serial == lg->hub->stmt_serial) return SQLITE_OK;
+        sqlite3_bind_int64(cl->ensure_txn, 1, cl->txn_id);
+        sqlite3_bind_text(cl->ensure_txn, 2, cl->txn_time, -1, SQLITE_STATIC);
+        bind_extra(cl, cl->ensure_txn, 3);
+        if ((rc = step_once(cl, cl->ensure_txn, "writing the transaction"))) return rc;
+        cl->txn_serial = lg->hub->stmt_serial;
+        return SQLITE_OK;
+    }
+
+    if ((rc = check_schema_version(cl))) return rc;
+    const char *json = NULL;
+    if (resql__extra_eval(&lg->extra, &cl->scratch, &json, lg->errmsg)) return SQLITE_ERROR;
+    resql__buf_reset(&cl->txn_extra);
+    cl->txn_has_extra = json != NULL;
+    if (json) resql__buf_puts(&cl->txn_extra, json);
+    if (cl->txn_extra.oom) return sql_fail(cl, SQLITE_NOMEM, "copying extra");
+
+    snprintf(cl->txn_time, sizeof cl->txn_time, "%s", now);
+    sqlite3_bind_text(cl->insert_txn, 1, cl->txn_time, -1, SQLITE_STATIC);
+    bind_extra(cl, cl->insert_txn, 2);
+    if ((rc = step_once(cl, cl->insert_txn, "writing the transaction"))) return rc;
+    cl->txn_id = sqlite3_last_insert_rowid(lg->db);
+    cl->txn_serial = lg->hub->stmt_serial;
+    cl->in_txn = 1;
+    return SQLITE_OK;
+}
+
+static resql_value value_at(const change_log *cl, size_t index)
+{
+    const cap_value *c = &cl->values[index];
+    resql_value v = {c->type, c->i, c->r, NULL, c->n};
+    if (c->type == SQLITE_TEXT || c->type == SQLITE_BLOB)
+        v.bytes = (const unsigned char *)cl->bytes.data + c->off;
+    return v;
+}
+
+/* The key of the row in one image (base = index of its first value): the
+ * declared primary key (a scalar, or an array in key order), else the rowid. */
+static void encode_key(const change_log *cl, const resql_table *t, size_t base,
+                       sqlite3_int64 rowid, resql_buf *out)
+{
+    resql__buf_reset(out);
+    if (t->npk == 0) {
+        resql_value v = {SQLITE_INTEGER, rowid, 0, NULL, 0};
+        resql__json_value(out, &v);
+        return;
+    }
+    if (t->npk > 1) resql__buf_putc(out, '[');
+    for (int k = 0; k < t->npk; k++) {
+        if (k) resql__buf_putc(out, ',');
+        resql_value v = value_at(cl, base + (size_t)t->pk[k]);
+        resql__json_value(out, &v);
+    }
+    if (t->npk > 1) resql__buf_putc(out, ']');
+}
+
+/* {"col": {"old": v, "new": v}, ...}: every stored column for an insert or a
+ * delete, the changed ones for an update; never a generated column.
+ * Returns the number of columns in the diff. */
+static int encode_diff(const change_log *cl, const pending_row *row, resql_buf *out)
+{
+    const resql_table *t = row->table;
+    size_t old_base = row->first, new_base = row->first + (size_t)row->ncols;
+    if (row->op == SQLITE_INSERT) new_base = row->first;
+    int n = 0;
+    resql__buf_reset(out);
+    resql__buf_putc(out, '{');
+    for (int i = 0; i < t->ncols; i++) {
+        if (t->cols[i].generated) continue;
+        resql_value old_v = {SQLITE_NULL, 0, 0, NULL, 0}, new_v = old_v;
+        if (row->op != SQLITE_INSERT) old_v = value_at(cl, old_base + (size_t)i);
+        if (row->op != SQLITE_DELETE) new_v = value_at(cl, new_base + (size_t)i);
+        if (row->op == SQLITE_UPDATE && resql__value_same(&old_v, &new_v)) continue;
+        if (n++) resql__buf_putc(out, ',');
+        resql__json_string(out, t->cols[i].name, strlen(t->cols[i].name));
+        resql__buf_puts(out, ":{\"old\":");
+        resql__json_value(out, &old_v);
+        resql__buf_puts(out, ",\"new\":");
+        resql__json_value(out, &new_v);
+        resql__buf_putc(out, '}');
+    }
+    resql__buf_putc(out, '}');
+    return n;
+}
+
+static const char *kind_name(int op)
+{
+    return op == SQLITE_INSERT ? "insert" : op == SQLITE_UPDATE ? "update" : "delete";
+}
+
+static int write_row(change_log *cl, const pending_row *row, const char *now)
+{
+    resql_logger *lg = cl->logger;
+    resql_table *t = row->table;
+    if (row->ncols != t->ncols) {
+        /* The table was altered by another connection since we read it. */
+        int rc = resql__table_reload(lg->db, t, lg->errmsg);
+        if (rc) return rc;
+        if (row->ncols != t->ncols) {
+            resql__format(lg->errmsg, "resql: table \"%s\" has %d stored columns but the change has %d",
+                          t->name, t->ncols, row->ncols);
+            return SQLITE_ERROR;
+        }
+    }
+    size_t old_base = row->first, new_base = row->first + (size_t)row->ncols;
+    if (row->op == SQLITE_INSERT) new_base = row->first;
+
+    int ncols = encode_diff(cl, row, &cl->diff);
+    int key_changed = 0;
+    if (row->op == SQLITE_DELETE) {
+        encode_key(cl, t, old_base, row->key1, &cl->record_id);
+    } else {
+        encode_key(cl, t, new_base, row->key2, &cl->record_id);
+        if (row->op == SQLITE_UPDATE) {
+            encode_key(cl, t, old_base, row->key1, &cl->prev_record_id);
+            key_changed = cl->prev_record_id.len != cl->record_id.len ||
+                          memcmp(cl->prev_record_id.data, cl->record_id.data, cl->record_id.len) != 0;
+        }
+    }
+    if (row->op == SQLITE_UPDATE && ncols == 0 && !key_changed) return SQLITE_OK;   /* nothing changed */
+    if (cl->diff.oom || cl->record_id.oom || cl->prev_record_id.oom) return sql_fail(cl, SQLITE_NOMEM, "encoding");
+
+    int rc = ensure_txn(cl, now);
+    if (rc) return rc;
+    sqlite3_stmt *s = cl->insert_change;
+    sqlite3_bind_int64(s, 1, cl->txn_id);
+    sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, cl->record_id.data, (int)cl->record_id.len, SQLITE_STATIC);
+    if (key_changed)
+        sqlite3_bind_text(s, 5, cl->prev_record_id.data, (int)cl->prev_record_id.len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, kind_name(row->op), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, cl->diff.data, (int)cl->diff.len, SQLITE_STATIC);
+    return step_once(cl, s, "writing the change log");
+}
+
+static int write_pending(change_log *cl)
+{
+    if (cl->capture_failed) {
+        resql__format(cl->logger->errmsg, "resql: out of memory while capturing a change");
+        return SQLITE_NOMEM;
+    }
+    char now[48];
+    for (size_t i = 0; i < cl->nrows; i++) {
+        resql__format_time(resql__clock_now(cl->logger->clock), now);
+        int rc = write_row(cl, &cl->rows[i], now);
+        if (rc) return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* SELECT resql_changes_flush(): called by the TEMP triggers after each row
+ * change, inside the application's statement. */
+static void flush_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    change_log *cl = sqlite3_user_data(ctx);
+    resql_logger *lg = cl->logger;
+    if (cl->nrows == 0 && !cl->capture_failed) return;
+    resql__hub_enter(lg->hub);
+    sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);   /* the app's, not ours */
+    int rc = write_pending(cl);
+    sqlite3_set_last_insert_rowid(lg->db, rowid);
+    resql__hub_leave(lg->hub);
+    clear_pending(cl);
+    if (rc) {
+        sqlite3_result_error(ctx, lg->errmsg, -1);
+        if (rc == SQLITE_NOMEM) sqlite3_result_error_nomem(ctx);
+    }
+}
+
+/* ---- transactions, statements and the schema ------------------------------- */
+
+static void end_txn(change_log *cl)
+{
+    clear_pending(cl);
+    cl->unlogged_table[0] = '\0';
+    cl->in_txn = 0;
+    cl->schema_touched_in_txn = 0;
+}
+
+static int on_commit(void *self)
+{
+    change_log *cl = self;
+    int refuse = 1;
+    if (cl->unlogged_table[0])
+        resql__format(cl->logger->errmsg,
+                      "resql: commit refused: a change to table \"%s\" could not be logged "
+                      "(resql had no trigger on it yet: the table was made by another connection "
+                      "or by CREATE TABLE ... AS SELECT); call resql_logger_refresh() and retry",
+                      cl->unlogged_table);
+    else if (cl->nrows || cl->capture_failed)
+        resql__format(cl->logger->errmsg,
+                      "resql: commit refused: %zu captured row change(s) were never written to the "
+                      "change log", cl->nrows);
+    else
+        refuse = 0;
+    end_txn(cl);
+    return refuse;
+}
+
+static void on_rollback(void *self)
+{
+    change_log *cl = self;
+    /* Triggers made or tables changed inside the transaction are gone again. */
+    if (cl->schema_touched_in_txn) cl->needs_refresh = 1;
+    end_txn(cl);
+}
+
+static void on_stmt_start(void *self, sqlite3_stmt *stmt)
+{
+    change_log *cl = self;
+    const char *kind = resql__sql_kind(sqlite3_sql(stmt));
+    int in_txn = !sqlite3_get_autocommit(cl->logger->db);
+    if (!strcmp(kind, "Create") || !strcmp(kind, "Drop") || !strcmp(kind, "Alter")) {
+        cl->needs_refresh = 1;
+        cl->schema_touched_in_txn |= in_txn || !strcmp(kind, "Create");
+    } else if (!strcmp(kind, "Rollback") && cl->schema_touched_in_txn) {
+        cl->needs_refresh = 1;      /* ROLLBACK TO may undo triggers made since the savepoint */
+    }
+}
+
+static int refresh(change_log *cl)
+{
+    resql_logger *lg = cl->logger;
+    sqlite3 *db = lg->db;
+    resql_schema fresh;
+    resql__hub_enter(lg->hub);
+    int rc = resql__schema_load(db, &cl->filter, &fresh, lg->errmsg);
+    if (rc == SQLITE_OK) {
+        rc = resql__triggers_install(db, &fresh, FLUSH_FN, lg->errmsg);
+        if (rc == SQLITE_OK) {
+            sqlite3_step(cl->read_schema_version);
+            cl->schema_version = sqlite3_column_int(cl->read_schema_version, 0);
+            sqlite3_reset(cl->read_schema_version);
+            /* Rows still pending belong to a statement that is over: they will
+             * never be written, so the commit must be refused; they point
+             * into the old schema, so keep only their table's name. */
+            if (cl->nrows && !cl->unlogged_table[0])
+                snprintf(cl->unlogged_table, sizeof cl->unlogged_table, "%s", cl->rows[0].table->name);
+            clear_pending(cl);
+            resql__schema_free(&cl->schema);
+            cl->schema = fresh;
+            cl->needs_refresh = 0;
+            if (!sqlite3_get_autocommit(db)) cl->schema_touched_in_txn = 1;
+        } else {
+            resql__schema_free(&fresh);
+        }
+    }
+    resql__hub_leave(lg->hub);
+    return rc;
+}
+
+static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
+{
+    change_log *cl = self;
+    if (cl->needs_refresh) refresh(cl);   /* a failure leaves needs_refresh set and the message */
+}
+
+/* ---- setup and teardown ---------------------------------------------------- */
+
+static int kind_refresh(resql_logger *lg)
+{
+    return refresh(lg->impl) == SQLITE_OK ? RESQL_OK : RESQL_ERROR;
+}
+
+static void finalize_all(change_log *cl)
+{
+    sqlite3_finalize(cl->insert_txn);
+    sqlite3_finalize(cl->ensure_txn);
+    sqlite3_finalize(cl->insert_change);
+    sqlite3_finalize(cl->read_schema_version);
+    cl->insert_txn = cl->ensure_txn = cl->insert_change = cl->read_schema_version = NULL;
+}
+
+/* Undoes whatever setup did: triggers, function, statements, attachment. */
+static int kind_close(resql_logger *lg)
+{
+    change_log *cl = lg->impl;
+    char msg[RESQL_ERRMSG_MAX] = "";
+    resql__hub_enter(lg->hub);
+    int rc = resql__triggers_drop(lg->db, msg);
+    sqlite3_create_function(lg->db, FLUSH_FN, 0, SQLITE_UTF8, NULL, NULL, NULL, NULL);
+    finalize_all(cl);
+    if (strcmp(cl->log_db, LOG_ALIAS) == 0 &&
+        sqlite3_exec(lg->db, "DETACH DATABASE " LOG_ALIAS, NULL, NULL, NULL) != SQLITE_OK &&
+        rc == SQLITE_OK) {
+        rc = SQLITE_ERROR;
+        resql__format(msg, "resql: cannot detach the log database: %s", sqlite3_errmsg(lg->db));
+    }
+    resql__hub_leave(lg->hub);
+    resql__schema_free(&cl->schema);
+    clear_pending(cl);
+    if (rc != SQLITE_OK) {
+        resql__format(lg->errmsg, "%s", msg);
+        return RESQL_ERROR;
+    }
+    return RESQL_OK;
+}
+
+static void kind_free(resql_logger *lg)
+{
+    change_log *cl = lg->impl;
+    resql__names_free(&cl->include);
+    resql__names_free(&cl->exclude);
+    free(cl->rows);
+    free(cl->values);
+    resql__buf_free(&cl->bytes);
+    resql__buf_free(&cl->txn_extra);
+    resql__buf_free(&cl->record_id);
+    resql__buf_free(&cl->prev_record_id);
+    resql__buf_free(&cl->diff);
+    resql__buf_free(&cl->scratch);
+    free(cl);
+    lg->impl = NULL;
+}
+
+static const resql_logger_kind change_log_kind = {
+    "change log", RESQL_HUB_CHANGES, kind_refresh, kind_close, kind_free,
+};
+
+static int prepare(change_log *cl, sqlite3_stmt **stmt, const char *fmt)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, fmt, cl->log_db);
+    int rc = sqlite3_prepare_v3(cl->logger->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+    return rc == SQLITE_OK ? rc : sql_fail(cl, rc, "preparing the log statements");
+}
+
+/* Attaches `to` as LOG_ALIAS, refusing the logged database itself. */
+static int attach_target(change_log *cl, const char *to)
+{
+    resql_logger *lg = cl->logger;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(lg->db, "ATTACH DATABASE ?1 AS " LOG_ALIAS, -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, to, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_OK) {
+        resql__format(lg->errmsg, "resql: cannot open the log database \"%s\": %s", to,
+                      sqlite3_errmsg(lg->db));
+        return RESQL_CANTOPEN;
+    }
+    cl->log_db = LOG_ALIAS;
+    const char *main_file = sqlite3_db_filename(lg->db, "main");
+    const char *log_file = sqlite3_db_filename(lg->db, LOG_ALIAS);
+    if (main_file && log_file && *main_file && strcmp(main_file, log_file) == 0) {
+        resql__format(lg->errmsg,
+                      "resql: the log database \"%s\" is the logged database itself; "
+                      "pass NULL as `to` to keep the log tables in it", to);
+        return RESQL_MISUSE;
+    }
+    return RESQL_OK;
+}
+
+static int setup(change_log *cl, const char *to)
+{
+    resql_logger *lg = cl->logger;
+    int rc;
+    cl->log_db = "main";
+    if (to && (rc = attach_target(cl, to)) != RESQL_OK) return rc;
+    if (resql__log_tables_create(lg->db, cl->log_db, lg->errmsg) != SQLITE_OK)
+        return to ? RESQL_CANTOPEN : RESQL_ERROR;
+    if (sqlite3_create_function(lg->db, FLUSH_FN, 0, SQLITE_UTF8, cl, flush_fn, NULL, NULL) ||
+        prepare(cl, &cl->insert_txn,
+                "INSERT INTO \"%s\".resql_transactions(started_at, extra, outcome) "
+                "VALUES (?1, ?2, 'commit')") ||
+        prepare(cl, &cl->ensure_txn,
+                "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
+                "VALUES (?1, ?2, ?3, 'commit')") ||
+        prepare(cl, &cl->insert_change,
+                "INSERT INTO \"%s\".resql_changes(txn_id, changed_at, table_name, record_id, "
+                "prev_record_id, kind, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)") ||
+        prepare(cl, &cl->read_schema_version, "PRAGMA main.schema_version")) {
+        if (!lg->errmsg[0]) sql_fail(cl, SQLITE_ERROR, "registering the flush function");
+        return RESQL_ERROR;
+    }
+    if (refresh(cl) != SQLITE_OK) return RESQL_ERROR;
+    for (int i = 0; i < cl->include.count; i++)
+        if (!resql__schema_find(&cl->schema, cl->include.items[i])) {
+            resql__format(lg->errmsg, "resql: cannot audit table \"%s\": no such table in \"main\"",
+                          cl->include.items[i]);
+            return RESQL_MISUSE;
+        }
+    return RESQL_OK;
+}
+
+RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
+                                resql_logger **out)
+{
+    if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: out is NULL");
+    *out = NULL;
+    if (!of) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: the connection is NULL");
+    if (!sqlite3_get_autocommit(of))
+        return resql__fail(RESQL_MISUSE,
+                           "resql: resql_log_changes: a transaction is open; start logging outside it");
+
+    resql_logger *lg = NULL;
+    int rc = resql__logger_new(&change_log_kind, of, opts, &lg);
+    if (rc != RESQL_OK) return rc;
+    change_log *cl = calloc(1, sizeof *cl);
+    if (!cl || (opts && (resql__names_copy(&cl->include, &opts->include) ||
+                         resql__names_copy(&cl->exclude, &opts->exclude)))) {
+        if (cl) { lg->impl = cl; } 
+        resql_logger_free(lg);
+        return resql__fail(RESQL_NOMEM, "resql: out of memory");
+    }
+    lg->impl = cl;
+    cl->logger = lg;
+    cl->filter.include = &cl->include;
+    cl->filter.exclude = &cl->exclude;
+    cl->filter.skip_log_tables = to == NULL;
+
+    resql_hub_client client = {cl, on_preupdate, on_commit, on_rollback, on_stmt_start, on_stmt_end};
+    rc = resql__hub_attach(of, RESQL_HUB_CHANGES, &client, &lg->hub);
+    if (rc != RESQL_OK) {
+        resql_logger_free(lg);
+        if (rc == RESQL_EXISTS)
+            return resql__fail(rc, "resql: resql_log_changes: the connection already has a change log");
+        return resql__fail(rc, "resql: out of memory");
+    }
+    if ((rc = setup(cl, to)) != RESQL_OK) {
+        resql__fail(rc, "%s", lg->errmsg);
+        resql_logger_free(lg);      /* undoes the attachment, triggers and hooks */
+        return rc;
+    }
+    *out = lg;
+    return RESQL_OK;
+}

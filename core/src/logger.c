@@ -1,0 +1,103 @@
+/* The calls common to every kind of logger. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "logger.h"
+
+static const resql_options no_options;
+
+int resql__logger_new(const resql_logger_kind *kind, sqlite3 *db, const resql_options *opts,
+                      resql_logger **out)
+{
+    if (!opts) opts = &no_options;
+    resql_logger *logger = calloc(1, sizeof *logger);
+    if (!logger || resql__extra_copy(&logger->extra, &opts->extra) != RESQL_OK) {
+        free(logger);
+        return resql__fail(RESQL_NOMEM, "resql: out of memory");
+    }
+    logger->kind = kind;
+    logger->db = db;
+    logger->clock = resql__callback_ref(opts->clock);
+    *out = logger;
+    return RESQL_OK;
+}
+
+int resql__logger_check(resql_logger *logger, const char *fn)
+{
+    if (!logger) return resql__fail(RESQL_MISUSE, "resql: %s: logger is NULL", fn);
+    if (!logger->hub) {
+        resql__format(logger->errmsg, "resql: %s: the %s is closed", fn, logger->kind->name);
+        return RESQL_MISUSE;
+    }
+    return RESQL_OK;
+}
+
+RESQL_API const char *resql_errmsg(const resql_logger *logger)
+{
+    if (!logger) return resql__thread_error();
+    return logger->errmsg[0] ? logger->errmsg : "not an error";
+}
+
+RESQL_API int resql_logger_refresh(resql_logger *logger)
+{
+    int rc = resql__logger_check(logger, "resql_logger_refresh");
+    if (rc != RESQL_OK || !logger->kind->refresh) return rc;
+    return logger->kind->refresh(logger);
+}
+
+RESQL_API int resql_logger_set_extra_json(resql_logger *logger, const char *json)
+{
+    int rc = resql__logger_check(logger, "resql_logger_set_extra_json");
+    if (rc != RESQL_OK) return rc;
+    if ((rc = resql__extra_set(&logger->extra, json, NULL, NULL, NULL)) != RESQL_OK)
+        resql__format(logger->errmsg, "%s", resql__thread_error());
+    return rc;
+}
+
+RESQL_API int resql_logger_set_extra_callback(resql_logger *logger, resql_extra_fn fn, void *ctx,
+                                              void (*destroy)(void *))
+{
+    int rc = resql__logger_check(logger, "resql_logger_set_extra_callback");
+    if (rc == RESQL_OK && !fn) {
+        resql__format(logger->errmsg, "resql: resql_logger_set_extra_callback: fn is NULL");
+        rc = RESQL_MISUSE;
+    }
+    if (rc != RESQL_OK) {
+        if (destroy) destroy(ctx);
+        return rc;
+    }
+    if ((rc = resql__extra_set(&logger->extra, NULL, fn, ctx, destroy)) != RESQL_OK)
+        resql__format(logger->errmsg, "%s", resql__thread_error());
+    return rc;
+}
+
+RESQL_API int resql_logger_close(resql_logger *logger)
+{
+    if (!logger) return resql__fail(RESQL_MISUSE, "resql: resql_logger_close: logger is NULL");
+    if (!logger->hub) return RESQL_OK;
+    if (!sqlite3_get_autocommit(logger->db)) {
+        resql__format(logger->errmsg,
+                      "resql: resql_logger_close: a transaction is open; commit or roll it back first");
+        return RESQL_MISUSE;
+    }
+    int rc = logger->kind->close(logger);
+    resql__hub_detach(logger->hub, logger->kind->slot);
+    logger->hub = NULL;
+    return rc;
+}
+
+RESQL_API void resql_logger_free(resql_logger *logger)
+{
+    if (!logger) return;
+    if (logger->hub) {
+        /* Inside a transaction close() refuses; free must not leave hooks that
+         * point at freed memory, so undo what can be undone regardless. */
+        logger->kind->close(logger);
+        resql__hub_detach(logger->hub, logger->kind->slot);
+        logger->hub = NULL;
+    }
+    if (logger->impl) logger->kind->free(logger);
+    resql__extra_free(&logger->extra);
+    resql__callback_unref(logger->clock);
+    free(logger);
+}

@@ -1,0 +1,37 @@
+/* What every logger has: its connection, hub slot, `extra`, clock, and the
+ * message of its last failure. The kinds (change log, query log) keep their
+ * own state behind `impl`. */
+#ifndef RESQL_LOGGER_H
+#define RESQL_LOGGER_H
+
+#include "hub.h"
+#include "internal.h"
+
+typedef struct resql_logger_kind {
+    const char *name;                          /* "change log" */
+    int slot;                                  /* RESQL_HUB_* */
+    int (*refresh)(resql_logger *logger);      /* may be NULL */
+    int (*close)(resql_logger *logger);        /* undo everything but the hub slot */
+    void (*free)(resql_logger *logger);        /* free impl */
+} resql_logger_kind;
+
+struct resql_logger {
+    const resql_logger_kind *kind;
+    sqlite3 *db;
+    resql_hub *hub;            /* NULL once closed */
+    resql_extra extra;
+    resql_callback *clock;
+    void *impl;
+    char errmsg[RESQL_ERRMSG_MAX];
+};
+
+/* Makes a logger of `kind` on db with the options' extra and clock (impl
+ * still NULL, not yet in the hub). Sets the thread error on failure. */
+int resql__logger_new(const resql_logger_kind *kind, sqlite3 *db, const resql_options *opts,
+                      resql_logger **out);
+
+/* Checks a logger argument: returns RESQL_OK, or RESQL_MISUSE with the
+ * message set (on the logger when there is one) for NULL or closed. */
+int resql__logger_check(resql_logger *logger, const char *fn);
+
+#endif

@@ -1,0 +1,60 @@
+/* The schema cache: which tables of "main" are audited, their stored
+ * columns in preupdate-hook numbering, their primary keys; and the TEMP
+ * triggers that call resql's flush function after each row change. */
+#ifndef RESQL_SCHEMA_H
+#define RESQL_SCHEMA_H
+
+#include <sqlite3.h>
+
+#include "internal.h"
+
+typedef struct resql_column {
+    char *name;
+    int generated;          /* a STORED generated column: in the record, never in a diff */
+} resql_column;
+
+typedef struct resql_table {
+    char *name;
+    int ncols;              /* stored columns, numbered as sqlite3_preupdate_old/new do */
+    resql_column *cols;
+    int npk;                /* declared primary-key columns; 0 when the rowid is the key */
+    int *pk;                /* indexes into cols, in key order */
+} resql_table;
+
+/* Which tables to audit. */
+typedef struct resql_table_filter {
+    const resql_names *include;   /* empty: every table */
+    const resql_names *exclude;
+    int skip_log_tables;          /* the log tables live in "main" too */
+} resql_table_filter;
+
+typedef struct resql_schema {
+    resql_table **tables;
+    int count;
+    resql_table *last;      /* the last table found: rows usually come in runs */
+} resql_schema;
+
+/* 1 if a table of that name would be audited under `filter`. */
+int resql__table_wanted(const resql_table_filter *filter, const char *name);
+
+/* Loads every audited table of "main" into *out (which must be empty).
+ * Returns SQLITE_OK or an SQLite error code with a message in errmsg. */
+int resql__schema_load(sqlite3 *db, const resql_table_filter *filter, resql_schema *out,
+                       char *errmsg);
+
+/* Re-reads one table's columns (after another connection altered it). */
+int resql__table_reload(sqlite3 *db, resql_table *table, char *errmsg);
+
+resql_table *resql__schema_find(resql_schema *schema, const char *name);
+void resql__schema_free(resql_schema *schema);
+
+/* Creates the AFTER INSERT/UPDATE/DELETE TEMP triggers, whose body is
+ * "SELECT <flush_fn>()", on every table of `schema` that has none yet.
+ * Triggers name no column, so the application's ALTER TABLE keeps working. */
+int resql__triggers_install(sqlite3 *db, const resql_schema *schema, const char *flush_fn,
+                            char *errmsg);
+
+/* Drops every TEMP trigger resql made on db. */
+int resql__triggers_drop(sqlite3 *db, char *errmsg);
+
+#endif

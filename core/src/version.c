@@ -1,0 +1,5 @@
+#include "internal.h"
+
+RESQL_API const char *resql_version(void) { return RESQL_VERSION; }
+
+RESQL_API int resql_version_number(void) { return RESQL_VERSION_NUMBER; }
