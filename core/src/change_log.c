@@ -545,14 +545,37 @@ static int attach_target(change_log *cl, const char *to)
     return RESQL_OK;
 }
 
-static int setup(change_log *cl, const char *to)
+/* Every included table must exist: a typo would silently audit nothing. */
+static int check_includes(change_log *cl)
 {
     resql_logger *lg = cl->logger;
-    int rc;
-    cl->log_db = "main";
-    if (to && (rc = attach_target(cl, to)) != RESQL_OK) return rc;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(lg->db,
+        "SELECT 1 FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
+        "AND name = ?1 COLLATE NOCASE", -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        sql_fail(cl, rc, "checking the included tables");
+        return RESQL_ERROR;
+    }
+    for (int i = 0; rc == SQLITE_OK && i < cl->include.count; i++) {
+        sqlite3_bind_text(q, 1, cl->include.items[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_ROW) {
+            resql__format(lg->errmsg, "resql: cannot audit table \"%s\": no such table in \"main\"",
+                          cl->include.items[i]);
+            rc = RESQL_MISUSE;
+        }
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+/* Everything that writes to a database: the log tables, the triggers. */
+static int install(change_log *cl)
+{
+    resql_logger *lg = cl->logger;
     if (resql__log_tables_create(lg->db, cl->log_db, lg->errmsg) != SQLITE_OK)
-        return to ? RESQL_CANTOPEN : RESQL_ERROR;
+        return strcmp(cl->log_db, LOG_ALIAS) == 0 ? RESQL_CANTOPEN : RESQL_ERROR;
     if (sqlite3_create_function(lg->db, FLUSH_FN, 0, SQLITE_UTF8, cl, flush_fn, NULL, NULL) ||
         prepare(cl, &cl->insert_txn,
                 "INSERT INTO \"%s\".resql_transactions(started_at, extra, outcome) "
@@ -567,14 +590,30 @@ static int setup(change_log *cl, const char *to)
         if (!lg->errmsg[0]) sql_fail(cl, SQLITE_ERROR, "registering the flush function");
         return RESQL_ERROR;
     }
-    if (refresh(cl) != SQLITE_OK) return RESQL_ERROR;
-    for (int i = 0; i < cl->include.count; i++)
-        if (!resql__schema_find(&cl->schema, cl->include.items[i])) {
-            resql__format(lg->errmsg, "resql: cannot audit table \"%s\": no such table in \"main\"",
-                          cl->include.items[i]);
-            return RESQL_MISUSE;
-        }
-    return RESQL_OK;
+    return refresh(cl) == SQLITE_OK ? RESQL_OK : RESQL_ERROR;
+}
+
+/* Attaches the target, then installs inside a savepoint, so that a failure
+ * leaves no log table or trigger behind. */
+static int setup(change_log *cl, const char *to)
+{
+    resql_logger *lg = cl->logger;
+    int rc;
+    cl->log_db = "main";
+    if (to && (rc = attach_target(cl, to)) != RESQL_OK) return rc;
+    if ((rc = check_includes(cl)) != RESQL_OK) return rc;
+    resql__hub_enter(lg->hub);
+    if (sqlite3_exec(lg->db, "SAVEPOINT resql_setup", NULL, NULL, NULL) != SQLITE_OK) {
+        sql_fail(cl, SQLITE_ERROR, "starting the setup");
+        rc = RESQL_ERROR;
+    } else {
+        rc = install(cl);
+        if (rc != RESQL_OK) sqlite3_exec(lg->db, "ROLLBACK TO resql_setup", NULL, NULL, NULL);
+        sqlite3_exec(lg->db, "RELEASE resql_setup", NULL, NULL, NULL);
+    }
+    resql__hub_leave(lg->hub);
+    cl->schema_touched_in_txn = 0;
+    return rc;
 }
 
 RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
