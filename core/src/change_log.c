@@ -7,6 +7,7 @@
 
 #include "log_tables.h"
 #include "logger.h"
+#include "preupdate_layout.h"
 #include "schema.h"
 #include "value_json.h"
 
@@ -14,7 +15,11 @@
 #define LOG_ALIAS "resql_log"
 
 /* A captured value; TEXT/BLOB bytes live in change_log.bytes at `off`
- * (an offset, because the buffer moves as it grows). */
+ * (an offset, because the buffer moves as it grows). Besides SQLite's types,
+ * `type` can be NO_VALUE (SQLite gave none for that slot) or FROM_DEFAULT
+ * (the row predates ALTER TABLE ADD COLUMN: see preupdate_layout.h). */
+#define NO_VALUE 0
+#define FROM_DEFAULT (-1)
 typedef struct cap_value {
     int type;
     sqlite3_int64 i;
@@ -23,12 +28,13 @@ typedef struct cap_value {
 } cap_value;
 
 /* One row change waiting for its trigger. Its values are values[first..]:
- * the old image (UPDATE, DELETE), then the new image (INSERT, UPDATE). */
+ * the old image (UPDATE, DELETE), then the new image (INSERT, UPDATE), each
+ * `width` slots as sqlite3_preupdate_old/new number them (see slot_of). */
 typedef struct pending_row {
     int op;
     resql_table *table;
     sqlite3_int64 key1, key2;   /* rowid before and after */
-    int ncols;                  /* values per image */
+    int width;                  /* slots per image: sqlite3_preupdate_count() */
     size_t first;
 } pending_row;
 
@@ -59,6 +65,9 @@ typedef struct change_log {
     resql_buf txn_extra;
     int txn_has_extra;
 
+    char ctas_table[256];               /* CREATE TABLE ... AS SELECT running: its table */
+    sqlite3 *scratch_db;                /* private, for evaluating column defaults */
+
     sqlite3_stmt *insert_txn, *ensure_txn, *insert_change, *read_schema_version;
     resql_buf record_id, prev_record_id, diff, scratch;
 } change_log;
@@ -85,32 +94,45 @@ static int grow(void **items, size_t *cap, size_t need, size_t size)
     return 1;
 }
 
-static int capture_image(change_log *cl, sqlite3 *db, int new_image, int count, int *ncols)
+static int add_value(change_log *cl, sqlite3_value *v)
 {
-    int i;
-    for (i = 0; i < count; i++) {
+    if (!grow((void **)&cl->values, &cl->cap_values, cl->nvalues + 1, sizeof *cl->values))
+        return 0;
+    cap_value *c = &cl->values[cl->nvalues++];
+    c->n = 0;
+    if (!v) {
+        c->type = NO_VALUE;
+        return 1;
+    }
+    if (v == resql__preupdate_layout()->missing) {
+        c->type = FROM_DEFAULT;
+        return 1;
+    }
+    c->type = sqlite3_value_type(v);
+    if (c->type == SQLITE_INTEGER) {
+        c->i = sqlite3_value_int64(v);
+    } else if (c->type == SQLITE_FLOAT) {
+        c->r = sqlite3_value_double(v);
+    } else if (c->type == SQLITE_TEXT || c->type == SQLITE_BLOB) {
+        const void *p = c->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
+                                               : sqlite3_value_blob(v);
+        c->n = (size_t)sqlite3_value_bytes(v);
+        c->off = cl->bytes.len;
+        resql__buf_append(&cl->bytes, p, c->n);
+        if (cl->bytes.oom) return 0;
+    }
+    return 1;
+}
+
+/* Copies every slot of one image; which slot is which column is decided at
+ * flush time, when the table's columns can be re-read if they changed. */
+static int capture_image(change_log *cl, sqlite3 *db, int new_image, int width)
+{
+    for (int i = 0; i < width; i++) {
         sqlite3_value *v = NULL;
         int rc = new_image ? sqlite3_preupdate_new(db, i, &v) : sqlite3_preupdate_old(db, i, &v);
-        if (rc != SQLITE_OK) break;      /* past the stored columns (VIRTUAL ones are not numbered) */
-        if (!grow((void **)&cl->values, &cl->cap_values, cl->nvalues + 1, sizeof *cl->values))
-            return 0;
-        cap_value *c = &cl->values[cl->nvalues++];
-        c->type = sqlite3_value_type(v);
-        c->n = 0;
-        if (c->type == SQLITE_INTEGER) {
-            c->i = sqlite3_value_int64(v);
-        } else if (c->type == SQLITE_FLOAT) {
-            c->r = sqlite3_value_double(v);
-        } else if (c->type == SQLITE_TEXT || c->type == SQLITE_BLOB) {
-            const void *p = c->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-                                                   : sqlite3_value_blob(v);
-            c->n = (size_t)sqlite3_value_bytes(v);
-            c->off = cl->bytes.len;
-            resql__buf_append(&cl->bytes, p, c->n);
-            if (cl->bytes.oom) return 0;
-        }
+        if (!add_value(cl, rc == SQLITE_OK ? v : NULL)) return 0;
     }
-    *ncols = i;
     return 1;
 }
 
@@ -129,15 +151,14 @@ static void on_preupdate(void *self, int op, const char *db_name, const char *ta
         return;
     }
     sqlite3 *db = cl->logger->db;
-    int count = sqlite3_preupdate_count(db), ncols_old = 0, ncols_new = 0;
-    pending_row row = {op, t, key1, key2, 0, cl->nvalues};
-    if ((op != SQLITE_INSERT && !capture_image(cl, db, 0, count, &ncols_old)) ||
-        (op != SQLITE_DELETE && !capture_image(cl, db, 1, count, &ncols_new)) ||
+    int width = sqlite3_preupdate_count(db);
+    pending_row row = {op, t, key1, key2, width, cl->nvalues};
+    if ((op != SQLITE_INSERT && !capture_image(cl, db, 0, width)) ||
+        (op != SQLITE_DELETE && !capture_image(cl, db, 1, width)) ||
         !grow((void **)&cl->rows, &cl->cap_rows, cl->nrows + 1, sizeof *cl->rows)) {
         cl->capture_failed = 1;
         return;
     }
-    row.ncols = op == SQLITE_INSERT ? ncols_new : ncols_old;
     cl->rows[cl->nrows++] = row;
 }
 
@@ -215,6 +236,18 @@ static int ensure_txn(change_log *cl, const char *now)
     return SQLITE_OK;
 }
 
+/* Column j's slot among the row's values: in the old or the new image, by
+ * stored-column number or by table position, as this SQLite numbers them. */
+static size_t slot_of(const pending_row *row, int new_image, int j)
+{
+    const resql_table *t = row->table;
+    int image = !new_image ? RESQL_IMAGE_OLD
+              : row->op == SQLITE_INSERT ? RESQL_IMAGE_INSERT : RESQL_IMAGE_UPDATE_NEW;
+    size_t base = row->first + (row->op == SQLITE_UPDATE && new_image ? (size_t)row->width : 0);
+    int by_position = resql__preupdate_layout()->by_position[t->without_rowid][image];
+    return base + (size_t)(by_position ? t->cols[j].position : j);
+}
+
 static resql_value value_at(const change_log *cl, size_t index)
 {
     const cap_value *c = &cl->values[index];
@@ -224,21 +257,93 @@ static resql_value value_at(const change_log *cl, size_t index)
     return v;
 }
 
-/* The key of the row in one image (base = index of its first value): the
- * declared primary key (a scalar, or an array in key order), else the rowid. */
-static void encode_key(const change_log *cl, const resql_table *t, size_t base,
-                       sqlite3_int64 rowid, resql_buf *out)
+/* The value SQLite gives a column of a row written before the column was
+ * added: its DEFAULT with the column's affinity. A private database computes
+ * it exactly as SQLite stores it; it is computed once per column. */
+static int column_default(change_log *cl, resql_column *col)
 {
+    if (col->default_known) return SQLITE_OK;
+    col->default_value.type = SQLITE_NULL;
+    if (!col->default_sql) {
+        col->default_known = 1;
+        return SQLITE_OK;
+    }
+    sqlite3_stmt *q = NULL;
+    char *sql = sqlite3_mprintf("DROP TABLE IF EXISTS d; CREATE TABLE d(x %s); INSERT INTO d VALUES (%s);",
+                                col->type, col->default_sql);
+    int rc = sql ? SQLITE_OK : SQLITE_NOMEM;
+    if (rc == SQLITE_OK && !cl->scratch_db) rc = sqlite3_open(":memory:", &cl->scratch_db);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(cl->scratch_db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(cl->scratch_db, "SELECT x FROM d", -1, &q, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+        rc = resql__column_set_default(col, sqlite3_column_value(q, 0));
+    } else if (rc == SQLITE_OK) {
+        rc = SQLITE_ERROR;
+    }
+    sqlite3_finalize(q);
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK)
+        resql__format(cl->logger->errmsg, "resql: cannot evaluate the default of column \"%s\": %s",
+                      col->name, cl->scratch_db ? sqlite3_errmsg(cl->scratch_db) : "out of memory");
+    return rc;
+}
+
+/* Checks that every column of the row has its value, filling in defaults,
+ * re-reading the table if another connection altered it since. */
+static int resolve_row(change_log *cl, const pending_row *row)
+{
+    resql_logger *lg = cl->logger;
+    resql_table *t = row->table;
+    int rc;
+    if (row->width != t->width) {
+        if ((rc = resql__table_reload(lg->db, t, lg->errmsg))) return rc;
+        if (row->width != t->width) {
+            resql__format(lg->errmsg, "resql: table \"%s\" has %d columns but the change has %d",
+                          t->name, t->width, row->width);
+            return SQLITE_ERROR;
+        }
+    }
+    for (int new_image = 0; new_image < 2; new_image++) {
+        if ((new_image && row->op == SQLITE_DELETE) || (!new_image && row->op == SQLITE_INSERT)) continue;
+        for (int j = 0; j < t->ncols; j++) {
+            size_t k = slot_of(row, new_image, j);
+            cap_value *c = &cl->values[k];
+            if (c->type == FROM_DEFAULT) {
+                if ((rc = column_default(cl, &t->cols[j]))) return rc;
+                const resql_value *d = &t->cols[j].default_value;
+                c->type = d->type;
+                c->i = d->i;
+                c->r = d->r;
+                c->n = d->n;
+                c->off = cl->bytes.len;
+                resql__buf_append(&cl->bytes, d->bytes, d->n);
+                if (cl->bytes.oom) return sql_fail(cl, SQLITE_NOMEM, "capturing");
+            } else if (c->type == NO_VALUE) {
+                resql__format(lg->errmsg, "resql: SQLite gave no value for column \"%s\" of table \"%s\"",
+                              t->cols[j].name, t->name);
+                return SQLITE_ERROR;
+            }
+        }
+    }
+    return SQLITE_OK;
+}
+
+/* The key of the row in one image: the declared primary key (a scalar, or
+ * an array in key order), else the rowid. */
+static void encode_key(const change_log *cl, const pending_row *row, int new_image,
+                       resql_buf *out)
+{
+    const resql_table *t = row->table;
     resql__buf_reset(out);
     if (t->npk == 0) {
-        resql_value v = {SQLITE_INTEGER, rowid, 0, NULL, 0};
+        resql_value v = {SQLITE_INTEGER, new_image ? row->key2 : row->key1, 0, NULL, 0};
         resql__json_value(out, &v);
         return;
     }
     if (t->npk > 1) resql__buf_putc(out, '[');
     for (int k = 0; k < t->npk; k++) {
         if (k) resql__buf_putc(out, ',');
-        resql_value v = value_at(cl, base + (size_t)t->pk[k]);
+        resql_value v = value_at(cl, slot_of(row, new_image, t->pk[k]));
         resql__json_value(out, &v);
     }
     if (t->npk > 1) resql__buf_putc(out, ']');
@@ -250,19 +355,17 @@ static void encode_key(const change_log *cl, const resql_table *t, size_t base,
 static int encode_diff(const change_log *cl, const pending_row *row, resql_buf *out)
 {
     const resql_table *t = row->table;
-    size_t old_base = row->first, new_base = row->first + (size_t)row->ncols;
-    if (row->op == SQLITE_INSERT) new_base = row->first;
     int n = 0;
     resql__buf_reset(out);
     resql__buf_putc(out, '{');
-    for (int i = 0; i < t->ncols; i++) {
-        if (t->cols[i].generated) continue;
+    for (int j = 0; j < t->ncols; j++) {
+        if (t->cols[j].generated) continue;
         resql_value old_v = {SQLITE_NULL, 0, 0, NULL, 0}, new_v = old_v;
-        if (row->op != SQLITE_INSERT) old_v = value_at(cl, old_base + (size_t)i);
-        if (row->op != SQLITE_DELETE) new_v = value_at(cl, new_base + (size_t)i);
+        if (row->op != SQLITE_INSERT) old_v = value_at(cl, slot_of(row, 0, j));
+        if (row->op != SQLITE_DELETE) new_v = value_at(cl, slot_of(row, 1, j));
         if (row->op == SQLITE_UPDATE && resql__value_same(&old_v, &new_v)) continue;
         if (n++) resql__buf_putc(out, ',');
-        resql__json_string(out, t->cols[i].name, strlen(t->cols[i].name));
+        resql__json_string(out, t->cols[j].name, strlen(t->cols[j].name));
         resql__buf_puts(out, ":{\"old\":");
         resql__json_value(out, &old_v);
         resql__buf_puts(out, ",\"new\":");
@@ -280,42 +383,24 @@ static const char *kind_name(int op)
 
 static int write_row(change_log *cl, const pending_row *row, const char *now)
 {
-    resql_logger *lg = cl->logger;
-    resql_table *t = row->table;
-    if (row->ncols != t->ncols) {
-        /* The table was altered by another connection since we read it. */
-        int rc = resql__table_reload(lg->db, t, lg->errmsg);
-        if (rc) return rc;
-        if (row->ncols != t->ncols) {
-            resql__format(lg->errmsg, "resql: table \"%s\" has %d stored columns but the change has %d",
-                          t->name, t->ncols, row->ncols);
-            return SQLITE_ERROR;
-        }
-    }
-    size_t old_base = row->first, new_base = row->first + (size_t)row->ncols;
-    if (row->op == SQLITE_INSERT) new_base = row->first;
-
+    int rc = resolve_row(cl, row);
+    if (rc) return rc;
     int ncols = encode_diff(cl, row, &cl->diff);
     int key_changed = 0;
-    if (row->op == SQLITE_DELETE) {
-        encode_key(cl, t, old_base, row->key1, &cl->record_id);
-    } else {
-        encode_key(cl, t, new_base, row->key2, &cl->record_id);
-        if (row->op == SQLITE_UPDATE) {
-            encode_key(cl, t, old_base, row->key1, &cl->prev_record_id);
-            key_changed = cl->prev_record_id.len != cl->record_id.len ||
-                          memcmp(cl->prev_record_id.data, cl->record_id.data, cl->record_id.len) != 0;
-        }
+    encode_key(cl, row, row->op != SQLITE_DELETE, &cl->record_id);
+    if (row->op == SQLITE_UPDATE) {
+        encode_key(cl, row, 0, &cl->prev_record_id);
+        key_changed = cl->prev_record_id.len != cl->record_id.len ||
+                      memcmp(cl->prev_record_id.data, cl->record_id.data, cl->record_id.len) != 0;
     }
     if (row->op == SQLITE_UPDATE && ncols == 0 && !key_changed) return SQLITE_OK;   /* nothing changed */
     if (cl->diff.oom || cl->record_id.oom || cl->prev_record_id.oom) return sql_fail(cl, SQLITE_NOMEM, "encoding");
 
-    int rc = ensure_txn(cl, now);
-    if (rc) return rc;
+    if ((rc = ensure_txn(cl, now))) return rc;
     sqlite3_stmt *s = cl->insert_change;
     sqlite3_bind_int64(s, 1, cl->txn_id);
     sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, t->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, row->table->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, cl->record_id.data, (int)cl->record_id.len, SQLITE_STATIC);
     if (key_changed)
         sqlite3_bind_text(s, 5, cl->prev_record_id.data, (int)cl->prev_record_id.len, SQLITE_STATIC);
@@ -363,6 +448,7 @@ static void flush_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void end_txn(change_log *cl)
 {
     clear_pending(cl);
+    cl->ctas_table[0] = '\0';
     cl->unlogged_table[0] = '\0';
     cl->in_txn = 0;
     cl->schema_touched_in_txn = 0;
@@ -372,7 +458,13 @@ static int on_commit(void *self)
 {
     change_log *cl = self;
     int refuse = 1;
-    if (cl->unlogged_table[0])
+    if (cl->ctas_table[0])
+        resql__format(cl->logger->errmsg,
+                      "resql: commit refused: CREATE TABLE \"%s\" ... AS SELECT cannot be logged "
+                      "outside a transaction (SQLite reports no row changes for it); run it between "
+                      "BEGIN and COMMIT, or create the table first and INSERT ... SELECT",
+                      cl->ctas_table);
+    else if (cl->unlogged_table[0])
         resql__format(cl->logger->errmsg,
                       "resql: commit refused: a change to table \"%s\" could not be logged "
                       "(resql had no trigger on it yet: the table was made by another connection "
@@ -402,6 +494,10 @@ static void on_stmt_start(void *self, sqlite3_stmt *stmt)
     const char *kind = resql__sql_kind(sqlite3_sql(stmt));
     int in_txn = !sqlite3_get_autocommit(cl->logger->db);
     if (!strcmp(kind, "Create") || !strcmp(kind, "Drop") || !strcmp(kind, "Alter")) {
+        char table[sizeof cl->ctas_table];
+        if (resql__sql_create_table_as(sqlite3_sql(stmt), table, sizeof table) &&
+            resql__table_wanted(&cl->filter, table) && !resql__schema_find(&cl->schema, table))
+            memcpy(cl->ctas_table, table, sizeof table);
         cl->needs_refresh = 1;
         cl->schema_touched_in_txn |= in_txn || !strcmp(kind, "Create");
     } else if (!strcmp(kind, "Rollback") && cl->schema_touched_in_txn) {
@@ -440,10 +536,59 @@ static int refresh(change_log *cl)
     return rc;
 }
 
+/* CREATE TABLE ... AS SELECT writes its rows without telling the preupdate
+ * hook. Inside a transaction, log them as inserts now, before the commit;
+ * in autocommit mode on_commit has refused it. */
+static int log_created_rows(change_log *cl, const char *table)
+{
+    resql_logger *lg = cl->logger;
+    resql_table *t = resql__schema_find(&cl->schema, table);
+    if (!t) return SQLITE_OK;                       /* the statement failed */
+    resql_buf sql;
+    resql__buf_init(&sql);
+    resql__buf_puts(&sql, "SELECT rowid, * FROM main.");
+    resql__quote_ident(&sql, t->name);
+    sqlite3_stmt *q = NULL;
+    const char *text = resql__buf_cstr(&sql);
+    int rc = text ? sqlite3_prepare_v2(lg->db, text, -1, &q, NULL) : SQLITE_NOMEM;
+    resql__buf_free(&sql);
+    if (rc != SQLITE_OK) return sql_fail(cl, rc, "reading the new table");
+
+    resql__hub_enter(lg->hub);
+    sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        pending_row row = {SQLITE_INSERT, t, 0, sqlite3_column_int64(q, 0), t->width, cl->nvalues};
+        for (int i = 1; i <= t->width && rc == SQLITE_OK; i++)
+            if (!add_value(cl, sqlite3_column_value(q, i))) rc = SQLITE_NOMEM;
+        if (rc == SQLITE_OK && !grow((void **)&cl->rows, &cl->cap_rows, cl->nrows + 1, sizeof *cl->rows))
+            rc = SQLITE_NOMEM;
+        if (rc == SQLITE_OK) cl->rows[cl->nrows++] = row;
+        if (rc == SQLITE_OK && cl->nrows >= 1000) {          /* bounded memory */
+            rc = write_pending(cl);
+            clear_pending(cl);
+        }
+    }
+    if (rc == SQLITE_DONE) rc = write_pending(cl);
+    else if (rc == SQLITE_NOMEM) sql_fail(cl, rc, "capturing the new table");
+    clear_pending(cl);
+    sqlite3_finalize(q);
+    sqlite3_set_last_insert_rowid(lg->db, rowid);
+    resql__hub_leave(lg->hub);
+    return rc;
+}
+
 static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
 {
     change_log *cl = self;
     if (cl->needs_refresh) refresh(cl);   /* a failure leaves needs_refresh set and the message */
+    if (cl->ctas_table[0]) {
+        if (!sqlite3_get_autocommit(cl->logger->db) && log_created_rows(cl, cl->ctas_table) != SQLITE_OK &&
+            !cl->unlogged_table[0])
+            /* Not logged: the commit must not go through. */
+            snprintf(cl->unlogged_table, sizeof cl->unlogged_table, "%s", cl->ctas_table);
+        cl->ctas_table[0] = '\0';
+    }
 }
 
 /* ---- setup and teardown ---------------------------------------------------- */
@@ -480,6 +625,8 @@ static int kind_close(resql_logger *lg)
     resql__hub_leave(lg->hub);
     resql__schema_free(&cl->schema);
     clear_pending(cl);
+    sqlite3_close(cl->scratch_db);
+    cl->scratch_db = NULL;
     if (rc != SQLITE_OK) {
         resql__format(lg->errmsg, "%s", msg);
         return RESQL_ERROR;

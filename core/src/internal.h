@@ -105,6 +105,14 @@ void resql__format_time(sqlite3_int64 micros, char out[48]);
  * skipped; WITH ... is classified by the statement after its CTEs. */
 const char *resql__sql_kind(const char *sql);
 
+/* 1 if `sql` is CREATE TABLE ... AS SELECT into "main", with the table's
+ * name (unquoted) copied into name. */
+int resql__sql_create_table_as(const char *sql, char *name, size_t size);
+
+/* The end of the SQL token at p: a comment, a quoted string or identifier,
+ * a word, or else one character. */
+const char *resql__sql_token_end(const char *p);
+
 /* Appends `name` as a double-quoted SQL identifier. */
 void resql__quote_ident(resql_buf *out, const char *name);
 

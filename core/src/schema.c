@@ -22,32 +22,77 @@ static int fail(sqlite3 *db, int rc, char *errmsg, const char *what)
     return rc;
 }
 
+int resql__column_set_default(resql_column *col, sqlite3_value *v)
+{
+    resql_value *d = &col->default_value;
+    free((void *)d->bytes);
+    memset(d, 0, sizeof *d);
+    d->type = sqlite3_value_type(v);
+    d->i = sqlite3_value_int64(v);
+    d->r = sqlite3_value_double(v);
+    if (d->type == SQLITE_TEXT || d->type == SQLITE_BLOB) {
+        const void *p = d->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
+        d->n = (size_t)sqlite3_value_bytes(v);
+        unsigned char *copy = malloc(d->n ? d->n : 1);
+        if (!copy) {
+            d->type = SQLITE_NULL;
+            d->n = 0;
+            return SQLITE_NOMEM;
+        }
+        memcpy(copy, p, d->n);
+        d->bytes = copy;
+    }
+    col->default_known = 1;
+    return SQLITE_OK;
+}
+
+static void columns_free(resql_column *cols, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free((void *)cols[i].default_value.bytes);
+        free(cols[i].name);
+        free(cols[i].type);
+        free(cols[i].default_sql);
+    }
+    free(cols);
+}
+
 static void table_free(resql_table *t)
 {
     if (!t) return;
-    for (int i = 0; i < t->ncols; i++) free(t->cols[i].name);
-    free(t->cols);
+    columns_free(t->cols, t->ncols);
     free(t->pk);
     free(t->name);
     free(t);
 }
 
+static char *column_dup(sqlite3_stmt *q, int i)
+{
+    const char *text = (const char *)sqlite3_column_text(q, i);
+    return text ? strdup(text) : NULL;
+}
+
 /* Reads the columns of `t` with pragma table_xinfo: `hidden` is 2 for a
- * VIRTUAL generated column (not stored, so not in the preupdate numbering)
- * and 3 for a STORED one (stored, but derived, so never diffed). */
+ * VIRTUAL generated column (not stored, so never captured) and 3 for a
+ * STORED one (stored, but derived, so never diffed). */
 int resql__table_reload(sqlite3 *db, resql_table *t, char *errmsg)
 {
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(db,
-        "SELECT name, pk, hidden FROM pragma_table_xinfo(?1, 'main') ORDER BY cid", -1, &q, NULL);
+        "SELECT x.cid, x.name, x.pk, x.hidden, x.type, x.dflt_value, "
+        "       (SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1) "
+        "FROM pragma_table_xinfo(?1, 'main') x ORDER BY x.cid",
+        -1, &q, NULL);
     if (rc != SQLITE_OK) return fail(db, rc, errmsg, "reading the columns");
     sqlite3_bind_text(q, 1, t->name, -1, SQLITE_STATIC);
 
-    int ncols = 0, cap = 0, npk = 0;
+    int ncols = 0, cap = 0, npk = 0, width = 0, without_rowid = 0;
     resql_column *cols = NULL;
     int *pk_of = NULL;       /* pk position (1-based) of each stored column */
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int hidden = sqlite3_column_int(q, 2);
+        width++;
+        without_rowid = sqlite3_column_int(q, 6);
+        int hidden = sqlite3_column_int(q, 3);
         if (hidden == 2) continue;
         if (ncols == cap) {
             cap = cap ? cap * 2 : 16;
@@ -57,18 +102,21 @@ int resql__table_reload(sqlite3 *db, resql_table *t, char *errmsg)
             if (p) pk_of = p;
             if (!c || !p) { rc = SQLITE_NOMEM; break; }
         }
-        cols[ncols].name = strdup((const char *)sqlite3_column_text(q, 0));
-        cols[ncols].generated = hidden == 3;
-        pk_of[ncols] = sqlite3_column_int(q, 1);
-        if (!cols[ncols].name) { rc = SQLITE_NOMEM; break; }
-        if (pk_of[ncols] > 0) npk++;
-        ncols++;
+        resql_column *c = &cols[ncols++];
+        memset(c, 0, sizeof *c);
+        c->position = sqlite3_column_int(q, 0);
+        c->name = column_dup(q, 1);
+        c->generated = hidden == 3;
+        c->type = column_dup(q, 4);
+        c->default_sql = column_dup(q, 5);
+        pk_of[ncols - 1] = sqlite3_column_int(q, 2);
+        if (pk_of[ncols - 1] > 0) npk++;
+        if (!c->name || !c->type) { rc = SQLITE_NOMEM; break; }
     }
     sqlite3_finalize(q);
     int *pk = npk ? malloc((size_t)npk * sizeof *pk) : NULL;
     if (rc != SQLITE_DONE || (npk && !pk)) {
-        for (int i = 0; i < ncols; i++) free(cols[i].name);
-        free(cols);
+        columns_free(cols, ncols);
         free(pk_of);
         free(pk);
         if (rc != SQLITE_NOMEM && rc != SQLITE_DONE) return fail(db, rc, errmsg, "reading the columns");
@@ -79,11 +127,12 @@ int resql__table_reload(sqlite3 *db, resql_table *t, char *errmsg)
         if (pk_of[i] > 0 && pk_of[i] <= npk) pk[pk_of[i] - 1] = i;
     free(pk_of);
 
-    for (int i = 0; i < t->ncols; i++) free(t->cols[i].name);
-    free(t->cols);
+    columns_free(t->cols, t->ncols);
     free(t->pk);
     t->cols = cols;
     t->ncols = ncols;
+    t->width = width;
+    t->without_rowid = without_rowid;
     t->pk = pk;
     t->npk = npk;
     return SQLITE_OK;

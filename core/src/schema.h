@@ -7,15 +7,23 @@
 #include <sqlite3.h>
 
 #include "internal.h"
+#include "value_json.h"
 
 typedef struct resql_column {
     char *name;
+    int position;           /* in the table, counting VIRTUAL columns (pragma table_xinfo's cid) */
     int generated;          /* a STORED generated column: in the record, never in a diff */
+    char *type;             /* declared type, for the default's affinity */
+    char *default_sql;      /* DEFAULT expression, or NULL */
+    int default_known;      /* default_value has been computed (see change_log.c) */
+    resql_value default_value;   /* bytes owned */
 } resql_column;
 
 typedef struct resql_table {
     char *name;
-    int ncols;              /* stored columns, numbered as sqlite3_preupdate_old/new do */
+    int without_rowid;
+    int width;              /* all columns, VIRTUAL ones too: sqlite3_preupdate_count() */
+    int ncols;              /* stored columns, in table order */
     resql_column *cols;
     int npk;                /* declared primary-key columns; 0 when the rowid is the key */
     int *pk;                /* indexes into cols, in key order */
@@ -41,6 +49,9 @@ int resql__table_wanted(const resql_table_filter *filter, const char *name);
  * Returns SQLITE_OK or an SQLite error code with a message in errmsg. */
 int resql__schema_load(sqlite3 *db, const resql_table_filter *filter, resql_schema *out,
                        char *errmsg);
+
+/* Sets col->default_value to a copy of v. Returns SQLITE_OK or SQLITE_NOMEM. */
+int resql__column_set_default(resql_column *col, sqlite3_value *v);
 
 /* Re-reads one table's columns (after another connection altered it). */
 int resql__table_reload(sqlite3 *db, resql_table *table, char *errmsg);

@@ -23,6 +23,15 @@ static const char *skip_space(const char *p)
 /* Skips one token: a word, a quoted string or identifier, or one character. */
 static const char *skip_token(const char *p)
 {
+    return resql__sql_token_end(p);
+}
+
+const char *resql__sql_token_end(const char *p)
+{
+    if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+        const char *end = p[0] == '-' ? strchr(p, '\n') : strstr(p + 2, "*/");
+        return end ? end + (p[0] == '-' ? 0 : 2) : p + strlen(p);
+    }
     if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
         char close = *p == '[' ? ']' : *p;
         for (p++; *p; p++) {
@@ -96,4 +105,44 @@ void resql__quote_ident(resql_buf *out, const char *name)
         resql__buf_putc(out, *p);
     }
     resql__buf_putc(out, '"');
+}
+
+/* Copies the identifier token [p, end) without its quotes into name. */
+static void unquote(const char *p, const char *end, char *name, size_t size)
+{
+    size_t n = 0;
+    char close = 0;
+    if (*p == '"' || *p == '`' || *p == '[') {
+        close = *p == '[' ? ']' : *p;
+        p++;
+        end--;
+    }
+    for (; p < end && n + 1 < size; p++) {
+        if (close && close != ']' && *p == close && p + 1 < end && p[1] == close) p++;
+        name[n++] = *p;
+    }
+    name[n] = '\0';
+}
+
+int resql__sql_create_table_as(const char *sql, char *name, size_t size)
+{
+    const char *p = skip_space(sql);
+    if (!word_is(p, "CREATE")) return 0;
+    p = skip_space(skip_token(p));
+    if (word_is(p, "TEMP") || word_is(p, "TEMPORARY") || !word_is(p, "TABLE")) return 0;
+    p = skip_space(skip_token(p));
+    if (word_is(p, "IF")) {
+        for (int i = 0; i < 3; i++) p = skip_space(skip_token(p));     /* IF NOT EXISTS */
+    }
+    const char *end = skip_token(p);
+    unquote(p, end, name, size);
+    p = skip_space(end);
+    if (*p == '.') {
+        if (sqlite3_stricmp(name, "main") != 0) return 0;
+        p = skip_space(p + 1);
+        end = skip_token(p);
+        unquote(p, end, name, size);
+        p = skip_space(end);
+    }
+    return word_is(p, "AS");
 }
