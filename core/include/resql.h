@@ -151,6 +151,19 @@ RESQL_API int resql_extra_error(resql_extra_result *result, const char *message)
 RESQL_API int resql_options_set_extra_callback(resql_options *opts, resql_extra_fn fn,
                                                void *ctx, void (*destroy)(void *));
 
+/* Query log: also record read-only statements (SELECT, read-only PRAGMA,
+ * EXPLAIN), which are left out by default. Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_options_include_reads(resql_options *opts, int yes);
+
+/* Query log: leave out rolled-back transactions (by default they are written
+ * with outcome 'rollback'). Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_options_drop_rollbacks(resql_options *opts, int yes);
+
+/* Query log: how long to wait, in milliseconds, when another connection
+ * holds the query-log database's write lock, before the application's
+ * commit fails (default 5000). Returns RESQL_OK or RESQL_MISUSE. */
+RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int milliseconds);
+
 /* ---- the change log ----------------------------------------------------- */
 
 /* Starts the change log of connection `of`.
@@ -214,6 +227,52 @@ RESQL_API int resql_logger_close(resql_logger *logger);
 /* Closes the logger if it is open (ignoring failure; call resql_logger_close
  * first to see it) and frees it. NULL is a no-op. */
 RESQL_API void resql_logger_free(resql_logger *logger);
+
+/* ---- the query log ------------------------------------------------------ */
+
+/* Starts the query log of connection `of`: every top-level statement it runs
+ * (not the statements of triggers), with its kind ("Insert", "Update",
+ * "Create", "Begin", ...), dialect ("sqlite 3.40.1"), text with placeholders,
+ * parameters as lossless JSON, start time, duration, rows changed, and its
+ * transaction with that transaction's outcome ('commit' or 'rollback').
+ *
+ * `to` is the path or "file:" URI of the query-log database, created if
+ * missing; it must not be the logged database itself (a recovery log kept
+ * inside the database it is meant to recover is of no use). resql writes it
+ * through a connection of its own: each statement's record as the statement
+ * ends, and the transaction's outcome before the application's COMMIT
+ * returns. If the query-log database cannot be written, the application's
+ * COMMIT fails (SQLITE_CONSTRAINT_COMMITHOOK; resql_errmsg(logger) says why)
+ * and nothing is committed unlogged. An autocommit statement is its own
+ * transaction. Memory use does not grow with the size of a transaction.
+ *
+ * Parameters are exact for values bound with resql_bind_*(); values bound
+ * with sqlite3_bind_*() are read back from sqlite3_expanded_sql(), where a
+ * REAL has only 15 significant digits and a TEXT ends at its first NUL byte:
+ * such records have parameters_exact = 0.
+ *
+ * Must be called outside a transaction; `opts` may be NULL (the table lists
+ * are ignored). A connection has at most one query log. On success *out is
+ * a logger for resql_logger_close() / resql_logger_free(); on failure *out is
+ * NULL, nothing changed, and resql_errmsg(NULL) says why.
+ * Returns RESQL_OK; RESQL_MISUSE (NULL of, to or out, an open transaction, a
+ * target that is the logged database); RESQL_EXISTS (`of` already has a query
+ * log); RESQL_CANTOPEN (`to` cannot be opened or is not a database);
+ * RESQL_ERROR or RESQL_NOMEM. */
+RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
+                                resql_logger **out);
+
+/* Bind a parameter like sqlite3_bind_null/int64/double/text/blob (same
+ * arguments, same result codes), and let the query log record the exact
+ * value. Bindings made through them are remembered for the most recently
+ * used statements of connections that have a query log. */
+RESQL_API int resql_bind_null(sqlite3_stmt *stmt, int index);
+RESQL_API int resql_bind_int64(sqlite3_stmt *stmt, int index, sqlite3_int64 value);
+RESQL_API int resql_bind_double(sqlite3_stmt *stmt, int index, double value);
+RESQL_API int resql_bind_text(sqlite3_stmt *stmt, int index, const char *text, int bytes,
+                              void (*destroy)(void *));
+RESQL_API int resql_bind_blob(sqlite3_stmt *stmt, int index, const void *blob, int bytes,
+                              void (*destroy)(void *));
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,9 @@ struct resql_options {
     resql_names exclude;
     resql_callback *clock;      /* fn is a resql_clock_fn, or NULL for the system clock */
     resql_extra extra;
+    int include_reads;          /* query log */
+    int drop_rollbacks;         /* query log */
+    int busy_timeout_ms;        /* query log; 0 means the default */
 };
 
 /* What an extra callback answered (options.c). */

@@ -225,3 +225,26 @@ RESQL_API int resql_options_set_extra_callback(resql_options *opts, resql_extra_
     }
     return extra_set(&opts->extra, NULL, fn, ctx, destroy);
 }
+
+RESQL_API int resql_options_include_reads(resql_options *opts, int yes)
+{
+    if (!opts) return resql__fail(RESQL_MISUSE, "resql: resql_options_include_reads: options is NULL");
+    opts->include_reads = yes != 0;
+    return RESQL_OK;
+}
+
+RESQL_API int resql_options_drop_rollbacks(resql_options *opts, int yes)
+{
+    if (!opts) return resql__fail(RESQL_MISUSE, "resql: resql_options_drop_rollbacks: options is NULL");
+    opts->drop_rollbacks = yes != 0;
+    return RESQL_OK;
+}
+
+RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int milliseconds)
+{
+    if (!opts) return resql__fail(RESQL_MISUSE, "resql: resql_options_set_busy_timeout: options is NULL");
+    if (milliseconds < 0)
+        return resql__fail(RESQL_MISUSE, "resql: resql_options_set_busy_timeout: %d is negative", milliseconds);
+    opts->busy_timeout_ms = milliseconds ? milliseconds : -1;    /* -1: no waiting at all */
+    return RESQL_OK;
+}

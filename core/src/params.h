@@ -1,0 +1,34 @@
+/* A statement's bound parameters, for the query log.
+ *
+ * SQLite has no call that reads a bound value back. resql sees values two
+ * ways: exactly, when they were bound through resql_bind_* (kept here in a
+ * small cache keyed by statement); and from sqlite3_expanded_sql(), which is
+ * exact for NULL, INTEGER and BLOB, cuts TEXT at its first NUL byte and
+ * rounds REAL to 15 significant digits. A cached value is used only when it
+ * agrees with the expanded SQL, so a value later re-bound with sqlite3_bind_*
+ * directly is never reported from a stale cache. */
+#ifndef RESQL_PARAMS_H
+#define RESQL_PARAMS_H
+
+#include <sqlite3.h>
+
+#include "buf.h"
+#include "value_json.h"
+
+/* Turns recording of resql_bind_* values on for statements of db (a query
+ * logger opened on it) or off again (it closed; its cached values go). */
+void resql__params_watch(sqlite3 *db, int on);
+
+/* Appends the parameters of `stmt` as JSON: `[]` or an array in index order
+ * when no parameter is named, else an object keyed by parameter name (":a",
+ * "@b", "$c", "?3" for unnamed ones). Sets *exact to 0 when some value may
+ * not be exact (a REAL or TEXT seen only through the expanded SQL). */
+void resql__params_json(sqlite3_stmt *stmt, resql_buf *out, int *exact);
+
+/* Parses the expanded SQL of `sql` into one value per parameter (1-based in
+ * values[1..n]); TEXT/BLOB bytes are copied into `bytes`. Returns 0, or -1
+ * when the two texts do not line up. For tests and for params_json. */
+int resql__params_from_expanded(sqlite3_stmt *stmt, const char *sql, const char *expanded,
+                                resql_value *values, int n, resql_buf *bytes);
+
+#endif

@@ -1,0 +1,343 @@
+/* The query log: every top-level statement of a connection, written through
+ * resql's own connection to the query-log database. Records go to SQLite as
+ * each statement ends (so memory stays flat however long the transaction),
+ * inside a transaction on the log database that is committed, with the
+ * outcome, from the application's commit or rollback hook. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_tables.h"
+#include "logger.h"
+#include "params.h"
+
+#define MAX_IN_FLIGHT 16        /* statements running at once (nested or interleaved) */
+#define DEFAULT_BUSY_MS 5000
+
+/* A statement that started and has not been written yet. */
+typedef struct in_flight {
+    sqlite3_stmt *stmt;
+    sqlite3_int64 started;      /* microseconds */
+    const char *kind;
+    int rows;                   /* rows it changed itself, as the preupdate hook saw them */
+    int exact;                  /* parameters are exact */
+    resql_buf params;
+} in_flight;
+
+typedef struct query_log {
+    resql_logger *logger;
+    sqlite3 *log;               /* resql's connection to the query-log database */
+    int include_reads, drop_rollbacks;
+    char dialect[64];
+
+    in_flight flights[MAX_IN_FLIGHT];
+    int nflights;
+
+    int txn_open;               /* a transaction is open on `log` for the app's */
+    sqlite3_int64 txn_id;
+    int failed;                 /* something of this transaction was not written */
+
+    sqlite3_stmt *insert_txn, *insert_query, *set_outcome;
+    resql_buf scratch;
+} query_log;
+
+/* ---- writing to the query-log database ------------------------------------- */
+
+static int log_fail(query_log *q, const char *what)
+{
+    resql__format(q->logger->errmsg, "resql: cannot write the query log (%s): %s", what,
+                  sqlite3_errmsg(q->log));
+    q->failed = 1;
+    return SQLITE_ERROR;
+}
+
+static int step_once(query_log *q, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : log_fail(q, what);
+}
+
+/* Opens the log transaction and writes the transaction's row, with `extra`
+ * evaluated now: at the transaction's first logged statement. */
+static int begin_txn(query_log *q, sqlite3_int64 now)
+{
+    resql_logger *lg = q->logger;
+    const char *extra = NULL;
+    char when[48];
+    if (sqlite3_exec(q->log, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) return log_fail(q, "begin");
+    q->txn_open = 1;
+    resql__hub_enter(lg->hub);          /* the callback may read the logged connection */
+    int bad = resql__extra_eval(&lg->extra, &q->scratch, &extra, lg->errmsg);
+    resql__hub_leave(lg->hub);
+    if (bad) {
+        q->failed = 1;                  /* keep the message of the callback */
+        return SQLITE_ERROR;
+    }
+    resql__format_time(now, when);
+    sqlite3_bind_text(q->insert_txn, 1, when, -1, SQLITE_TRANSIENT);
+    if (extra) sqlite3_bind_text(q->insert_txn, 2, extra, -1, SQLITE_TRANSIENT);
+    if (step_once(q, q->insert_txn, "transaction")) return SQLITE_ERROR;
+    q->txn_id = sqlite3_last_insert_rowid(q->log);
+    return SQLITE_OK;
+}
+
+static int is_dml(const char *kind)
+{
+    return !strcmp(kind, "Insert") || !strcmp(kind, "Update") || !strcmp(kind, "Delete");
+}
+
+/* Writes one statement's record; rows < 0 means unknown. */
+static int write_flight(query_log *q, in_flight *f, sqlite3_int64 duration_us, int rows)
+{
+    if (!q->txn_open || q->failed) return SQLITE_ERROR;
+    char when[48];
+    sqlite3_stmt *s = q->insert_query;
+    const char *sql = sqlite3_sql(f->stmt);
+    resql__format_time(f->started, when);
+    if (f->params.oom) return log_fail(q, "out of memory");
+    sqlite3_bind_int64(s, 1, q->txn_id);
+    sqlite3_bind_text(s, 2, when, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, f->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, q->dialect, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, sql ? sql : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, f->params.data, (int)f->params.len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 7, f->exact);
+    sqlite3_bind_int64(s, 8, duration_us);
+    if (rows >= 0) sqlite3_bind_int(s, 9, rows);
+    return step_once(q, s, "statement");
+}
+
+/* Ends the log transaction with the app's outcome. Fails when anything of
+ * the transaction could not be written (then nothing of it is kept). */
+static int end_txn(query_log *q, const char *outcome)
+{
+    int rc = q->failed ? SQLITE_ERROR : SQLITE_OK;
+    int keep = rc == SQLITE_OK && q->txn_open && !(q->drop_rollbacks && !strcmp(outcome, "rollback"));
+    if (keep) {
+        sqlite3_bind_text(q->set_outcome, 1, outcome, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q->set_outcome, 2, q->txn_id);
+        rc = step_once(q, q->set_outcome, "outcome");
+        if (rc == SQLITE_OK && sqlite3_exec(q->log, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            rc = log_fail(q, "commit");
+    }
+    if (q->txn_open && (!keep || rc != SQLITE_OK)) sqlite3_exec(q->log, "ROLLBACK", NULL, NULL, NULL);
+    q->txn_open = 0;
+    q->failed = 0;
+    return rc;
+}
+
+/* ---- what the hub reports --------------------------------------------------- */
+
+static int is_read(const char *kind, sqlite3_stmt *stmt)
+{
+    return !strcmp(kind, "Select") || !strcmp(kind, "Explain") ||
+           (!strcmp(kind, "Pragma") && sqlite3_stmt_readonly(stmt));
+}
+
+static void on_stmt_start(void *self, sqlite3_stmt *stmt)
+{
+    query_log *q = self;
+    const char *kind = resql__sql_kind(sqlite3_sql(stmt));
+    if (!q->include_reads && is_read(kind, stmt)) return;
+    if (q->nflights == MAX_IN_FLIGHT) {
+        /* Deeper than any real nesting: record it without an end. */
+        q->failed = 1;
+        resql__format(q->logger->errmsg, "resql: more than %d statements running at once", MAX_IN_FLIGHT);
+        return;
+    }
+    sqlite3_int64 now = resql__clock_now(q->logger->clock);
+    if (!q->txn_open) begin_txn(q, now);
+    in_flight *f = &q->flights[q->nflights++];
+    f->stmt = stmt;
+    f->started = now;
+    f->kind = kind;
+    f->rows = 0;
+    resql__buf_reset(&f->params);
+    resql__params_json(stmt, &f->params, &f->exact);
+}
+
+static void on_preupdate(void *self, int op, const char *db_name, const char *table,
+                         sqlite3_int64 key1, sqlite3_int64 key2)
+{
+    query_log *q = self;
+    if (q->nflights && sqlite3_preupdate_depth(q->logger->db) == 0)
+        q->flights[q->nflights - 1].rows++;
+}
+
+static void pop_flight(query_log *q, int i)
+{
+    resql_buf params = q->flights[i].params;          /* keep its memory for reuse */
+    memmove(&q->flights[i], &q->flights[i + 1], (size_t)(q->nflights - i - 1) * sizeof q->flights[0]);
+    q->flights[--q->nflights].params = params;
+}
+
+/* The transaction ends: statements still running (the COMMIT itself, or an
+ * autocommit statement) are written with the time so far. */
+static void write_all_flights(query_log *q)
+{
+    sqlite3_int64 now = resql__clock_now(q->logger->clock);
+    while (q->nflights) {
+        in_flight *f = &q->flights[0];
+        write_flight(q, f, now - f->started, is_dml(f->kind) ? f->rows : -1);
+        pop_flight(q, 0);
+    }
+}
+
+static int on_commit(void *self)
+{
+    query_log *q = self;
+    if (!q->txn_open && !q->failed) return 0;
+    write_all_flights(q);
+    return end_txn(q, "commit") != SQLITE_OK;
+}
+
+static void on_rollback(void *self)
+{
+    query_log *q = self;
+    if (!q->txn_open && !q->failed) return;
+    write_all_flights(q);
+    end_txn(q, "rollback");
+}
+
+static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
+{
+    query_log *q = self;
+    for (int i = q->nflights - 1; i >= 0; i--) {
+        in_flight *f = &q->flights[i];
+        if (f->stmt != stmt) continue;
+        /* Our clock, not SQLite's (which counts whole milliseconds). */
+        sqlite3_int64 duration = resql__clock_now(q->logger->clock) - f->started;
+        write_flight(q, f, duration, is_dml(f->kind) ? sqlite3_changes(q->logger->db) : -1);
+        pop_flight(q, i);
+        break;
+    }
+    /* A read-only transaction ends without a commit or rollback hook. */
+    if ((q->txn_open || q->failed) && !q->nflights && sqlite3_get_autocommit(q->logger->db))
+        end_txn(q, strcmp(resql__sql_kind(sqlite3_sql(stmt)), "Rollback") ? "commit" : "rollback");
+}
+
+/* ---- setup and teardown ----------------------------------------------------- */
+
+/* Finalizes resql's statements and closes its connection to the log. */
+static int close_target(query_log *q)
+{
+    sqlite3_finalize(q->insert_txn);
+    sqlite3_finalize(q->insert_query);
+    sqlite3_finalize(q->set_outcome);
+    q->insert_txn = q->insert_query = q->set_outcome = NULL;
+    int rc = sqlite3_close(q->log);
+    q->log = NULL;
+    return rc;
+}
+
+static int kind_close(resql_logger *lg)
+{
+    query_log *q = lg->impl;
+    resql__params_watch(lg->db, 0);
+    if (q->txn_open) end_txn(q, "rollback");
+    if (close_target(q) != SQLITE_OK) {
+        resql__format(lg->errmsg, "resql: cannot close the query-log database");
+        return RESQL_ERROR;
+    }
+    return RESQL_OK;
+}
+
+static void kind_free(resql_logger *lg)
+{
+    query_log *q = lg->impl;
+    close_target(q);
+    for (int i = 0; i < MAX_IN_FLIGHT; i++) resql__buf_free(&q->flights[i].params);
+    resql__buf_free(&q->scratch);
+    free(q);
+    lg->impl = NULL;
+}
+
+static const resql_logger_kind query_log_kind = {
+    "query log", RESQL_HUB_QUERIES, NULL, kind_close, kind_free,
+};
+
+static int open_target(query_log *q, const char *to, int busy_ms)
+{
+    resql_logger *lg = q->logger;
+    int rc = sqlite3_open_v2(to, &q->log, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                             NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(q->log, busy_ms < 0 ? 0 : busy_ms ? busy_ms : DEFAULT_BUSY_MS);
+        /* WAL: people reading the log never block the writes. */
+        rc = sqlite3_exec(q->log, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        resql__format(lg->errmsg, "resql: cannot open the query-log database \"%s\": %s", to,
+                      q->log ? sqlite3_errmsg(q->log) : "out of memory");
+        return RESQL_CANTOPEN;
+    }
+    const char *app_file = sqlite3_db_filename(lg->db, "main");
+    const char *log_file = sqlite3_db_filename(q->log, "main");
+    if (app_file && log_file && *app_file && strcmp(app_file, log_file) == 0) {
+        resql__format(lg->errmsg,
+                      "resql: the query-log database \"%s\" is the logged database itself; "
+                      "a recovery log must live in another database", to);
+        return RESQL_MISUSE;
+    }
+    if (resql__log_tables_create(q->log, "main", lg->errmsg) != SQLITE_OK) return RESQL_CANTOPEN;
+    static const char *const sql[] = {
+        "INSERT INTO resql_transactions(started_at, extra) VALUES (?1, ?2)",
+        "INSERT INTO resql_queries(txn_id, executed_at, kind, dialect, statement, parameters, "
+        "parameters_exact, duration_us, rows_changed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "UPDATE resql_transactions SET outcome = ?1 WHERE id = ?2",
+    };
+    sqlite3_stmt **stmts[] = {&q->insert_txn, &q->insert_query, &q->set_outcome};
+    for (int i = 0; i < 3; i++)
+        if (sqlite3_prepare_v3(q->log, sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmts[i], NULL)) {
+            resql__format(lg->errmsg, "resql: cannot prepare the query log: %s", sqlite3_errmsg(q->log));
+            return RESQL_ERROR;
+        }
+    return RESQL_OK;
+}
+
+RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
+                                resql_logger **out)
+{
+    if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_queries: out is NULL");
+    *out = NULL;
+    if (!of) return resql__fail(RESQL_MISUSE, "resql: resql_log_queries: the connection is NULL");
+    if (!to || !*to)
+        return resql__fail(RESQL_MISUSE,
+                           "resql: resql_log_queries: the query log needs a database of its own (to)");
+    if (!sqlite3_get_autocommit(of))
+        return resql__fail(RESQL_MISUSE,
+                           "resql: resql_log_queries: a transaction is open; start logging outside it");
+
+    resql_logger *lg = NULL;
+    int rc = resql__logger_new(&query_log_kind, of, opts, &lg);
+    if (rc != RESQL_OK) return rc;
+    query_log *q = calloc(1, sizeof *q);
+    if (!q) {
+        resql_logger_free(lg);
+        return resql__fail(RESQL_NOMEM, "resql: out of memory");
+    }
+    lg->impl = q;
+    q->logger = lg;
+    q->include_reads = opts && opts->include_reads;
+    q->drop_rollbacks = opts && opts->drop_rollbacks;
+    snprintf(q->dialect, sizeof q->dialect, "sqlite %s", sqlite3_libversion());
+
+    if ((rc = open_target(q, to, opts ? opts->busy_timeout_ms : 0)) != RESQL_OK) {
+        resql__fail(rc, "%s", lg->errmsg);
+        resql_logger_free(lg);
+        return rc;
+    }
+    resql_hub_client client = {q, on_preupdate, on_commit, on_rollback, on_stmt_start, on_stmt_end};
+    rc = resql__hub_attach(of, RESQL_HUB_QUERIES, &client, &lg->hub);
+    if (rc != RESQL_OK) {
+        resql_logger_free(lg);
+        if (rc == RESQL_EXISTS)
+            return resql__fail(rc, "resql: resql_log_queries: the connection already has a query log");
+        return resql__fail(rc, "resql: out of memory");
+    }
+    resql__params_watch(of, 1);
+    *out = lg;
+    return RESQL_OK;
+}
