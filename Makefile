@@ -88,7 +88,7 @@ $(B)/demo: examples/demo.c $(STATIC)
 
 demo: $(B)/demo
 	@echo "  RUN     $<"
-	$(Q)cd $(B) && rm -f demo.db demo-audit.db && ./demo
+	$(Q)cd $(B) && rm -f demo.db* demo-audit.db* demo-queries.db* && ./demo
 
 clean:
 	@echo "  CLEAN   $(B)"

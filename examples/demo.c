@@ -1,5 +1,5 @@
-/* resql demo: a small shop database, a few changes (one of them rolled
- * back), and the change log they leave, printed as a table. */
+/* resql demo: a small database, a few changes (one of them rolled back),
+ * and the change log and query log they leave, printed as tables. */
 #include <stdio.h>
 
 #include <sqlite3.h>
@@ -31,7 +31,7 @@ int main(void)
 {
     sqlite3 *db;
     resql_options *opts;
-    resql_logger *log;
+    resql_logger *log, *queries;
 
     if (sqlite3_open("demo.db", &db) != SQLITE_OK) return 1;
     run(db, "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INT)");
@@ -42,8 +42,13 @@ int main(void)
         fprintf(stderr, "resql: %s\n", resql_errmsg(NULL));
         return 1;
     }
+    if (resql_log_queries(db, "demo-queries.db", opts, &queries) != RESQL_OK) {
+        fprintf(stderr, "resql: %s\n", resql_errmsg(NULL));
+        return 1;
+    }
     resql_options_free(opts);
-    printf("resql %s: logging changes of demo.db into demo-audit.db\n\n", resql_version());
+    printf("resql %s: logging the changes of demo.db into demo-audit.db\n", resql_version());
+    printf("           and its statements into demo-queries.db\n\n");
 
     run(db, "INSERT INTO person(name, age) VALUES ('Ada', 36), ('Linus', 21)");
     current_user = "bob";
@@ -56,6 +61,18 @@ int main(void)
     run(db, "UPDATE person SET email = 'linus@example.org' WHERE name = 'Linus'");
     run(db, "DELETE FROM person WHERE name = 'Ada'");
 
+    /* Bound through resql, the query log keeps the parameters exactly. */
+    sqlite3_stmt *insert;
+    sqlite3_prepare_v2(db, "INSERT INTO person(name, age, email) VALUES (?, ?, :email)", -1, &insert, NULL);
+    resql_bind_text(insert, 1, "Grace", -1, SQLITE_STATIC);
+    resql_bind_int64(insert, 2, 85);
+    resql_bind_text(insert, 3, "grace@example.org", -1, SQLITE_STATIC);
+    printf("  INSERT INTO person(name, age, email) VALUES (?, ?, :email)  -- prepared\n");
+    sqlite3_step(insert);
+    sqlite3_finalize(insert);
+
+    resql_logger_close(queries);
+    resql_logger_free(queries);
     resql_logger_close(log);
     resql_logger_free(log);
     sqlite3_close(db);
@@ -74,5 +91,20 @@ int main(void)
                sqlite3_column_text(q, 5));
     sqlite3_finalize(q);
     sqlite3_close(audit);
+
+    printf("\nThe query log (reads are left out; the rolled-back transaction is marked):\n\n");
+    sqlite3 *log_db;
+    sqlite3_open("demo-queries.db", &log_db);
+    sqlite3_prepare_v2(log_db,
+        "SELECT id, txn_id, kind, outcome, json_extract(extra, '$.user'), parameters, statement "
+        "FROM resql_query_log ORDER BY id", -1, &q, NULL);
+    printf("%-3s %-3s %-8s %-8s %-6s %-32s %s\n", "id", "txn", "kind", "outcome", "user", "parameters",
+           "statement");
+    while (sqlite3_step(q) == SQLITE_ROW)
+        printf("%-3s %-3s %-8s %-8s %-6s %-32s %s\n", sqlite3_column_text(q, 0), sqlite3_column_text(q, 1),
+               sqlite3_column_text(q, 2), sqlite3_column_text(q, 3), sqlite3_column_text(q, 4),
+               sqlite3_column_text(q, 5), sqlite3_column_text(q, 6));
+    sqlite3_finalize(q);
+    sqlite3_close(log_db);
     return 0;
 }
