@@ -320,6 +320,29 @@ static void two_connections_keep_their_own_extra(void **state)
     assert_int_equal(sqlite3_close(other), SQLITE_OK);
 }
 
+/* The callback runs as the transaction's first statement starts; it may
+ * read the connection it logs (and its reads are not logged). */
+static void count_rows(resql_extra_result *result, void *ctx)
+{
+    char json[64];
+    snprintf(json, sizeof json, "{\"rows_before\":%lld}", query_int(ctx, "SELECT count(*) FROM t"));
+    resql_extra_json(result, json);
+}
+
+static void extra_callback_may_read_the_connection(void **state)
+{
+    fixture *f = *state;
+    resql_options *opts;
+    resql_options_new(&opts);
+    resql_options_set_extra_callback(opts, count_rows, f->db, NULL);
+    start(f, opts);
+    resql_options_free(opts);
+    EXEC(f->db, "INSERT INTO t(a) VALUES (1)");
+    EXEC(f->db, "BEGIN; INSERT INTO t(a) VALUES (2); INSERT INTO t(a) VALUES (3); COMMIT");
+    assert_string_equal(records(f, "kind || ':' || json_extract(extra, '$.rows_before')"),
+                        "Insert:0 | Begin:1 | Insert:1 | Insert:1 | Commit:1");
+}
+
 /* ---- replay ---------------------------------------------------------------- */
 
 /* Binds one parameter from its logged JSON. */
@@ -529,6 +552,7 @@ int main(void)
         T(failing_autocommit_statement_is_a_rolled_back_transaction),
         T(extra_reused_across_commits),
         T(two_connections_keep_their_own_extra),
+        T(extra_callback_may_read_the_connection),
         T(replay_rebuilds_schema_and_data),
         T(bad_targets_are_refused),
         T(unwritable_log_fails_the_commit),
