@@ -66,7 +66,6 @@ RESQL_API int resql_version_number(void);
 #define RESQL_MISUSE    2   /* a bad argument: NULL pointer, closed handle, bad JSON, unknown name */
 #define RESQL_NOMEM     3   /* out of memory */
 #define RESQL_CANTOPEN  4   /* the log target cannot be opened or written */
-#define RESQL_CALLBACK  5   /* a caller-supplied callback failed */
 #define RESQL_EXISTS    6   /* the connection already has a logger of that kind */
 
 /* A logger: the change log (or, later, the query log) of one connection. */
@@ -78,9 +77,9 @@ typedef struct resql_logger resql_logger;
  * it does inside the application's statements (a commit that resql refused,
  * a failing extra callback). With NULL: the last failure on the calling
  * thread of a call that has no logger to report to (resql_log_changes,
- * the options functions). Returns "not an error" when there is none. The
- * string is owned by resql and valid until the next call on the same logger
- * (or, for NULL, the next resql call on the same thread). Never NULL. */
+ * resql_log_queries, the options functions). Returns "not an error" when
+ * there has been none. The string is owned by resql and valid until the next
+ * failure reported to the same place. Never NULL. */
 RESQL_API const char *resql_errmsg(const resql_logger *logger);
 
 /* ---- options ------------------------------------------------------------ */
@@ -114,14 +113,15 @@ RESQL_API int resql_options_exclude_table(resql_options *opts, const char *table
 typedef sqlite3_int64 (*resql_clock_fn)(void *ctx);
 
 /* Replaces the system clock (for tests and for hosts with their own time).
- * `destroy`, if not NULL, is called with ctx when resql is done with it.
- * Returns RESQL_OK or RESQL_MISUSE. */
+ * `destroy`, if not NULL, is called with ctx when resql is done with it
+ * (also when this call fails). Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
 RESQL_API int resql_options_set_clock(resql_options *opts, resql_clock_fn clock,
                                       void *ctx, void (*destroy)(void *));
 
 /* Static `extra`: a JSON object stored with every transaction, or NULL for
  * none. Anything but a JSON object (or NULL) is refused with RESQL_MISUSE and
- * changes nothing. The text is copied. Replaces an extra callback. */
+ * changes nothing. The text is copied. Replaces an extra callback.
+ * Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
 RESQL_API int resql_options_set_extra_json(resql_options *opts, const char *json);
 
 /* What an extra callback gives back (opaque, valid only during the call). */
@@ -146,8 +146,9 @@ RESQL_API int resql_extra_json(resql_extra_result *result, const char *json);
 RESQL_API int resql_extra_error(resql_extra_result *result, const char *message);
 
 /* Dynamic `extra`: `fn` is called once per transaction (see resql_extra_fn).
- * `destroy`, if not NULL, is called with ctx when resql is done with it.
- * Replaces a static extra. Returns RESQL_OK or RESQL_MISUSE. */
+ * `destroy`, if not NULL, is called with ctx when resql is done with it
+ * (also when this call fails). Replaces a static extra.
+ * Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
 RESQL_API int resql_options_set_extra_callback(resql_options *opts, resql_extra_fn fn,
                                                void *ctx, void (*destroy)(void *));
 
@@ -161,7 +162,8 @@ RESQL_API int resql_options_drop_rollbacks(resql_options *opts, int yes);
 
 /* Query log: how long to wait, in milliseconds, when another connection
  * holds the query-log database's write lock, before the application's
- * commit fails (default 5000). Returns RESQL_OK or RESQL_MISUSE. */
+ * commit fails; 0 means do not wait (without this call: 5000).
+ * Returns RESQL_OK or RESQL_MISUSE (negative). */
 RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int milliseconds);
 
 /* ---- the change log ----------------------------------------------------- */
@@ -186,10 +188,11 @@ RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int millisecon
  * with resql_logger_free(). On failure *out is NULL, the connection is left
  * as it was, and resql_errmsg(NULL) says why.
  *
- * Returns RESQL_OK; RESQL_MISUSE (NULL of or out, an open transaction, an
- * included table that does not exist); RESQL_EXISTS (`of` already has a
- * change logger); RESQL_CANTOPEN (`to` cannot be opened or is not a
- * database); RESQL_ERROR or RESQL_NOMEM. */
+ * Returns RESQL_OK; RESQL_MISUSE (NULL of or out, an empty `to`, `to` being
+ * the logged database itself, an open transaction, an included table that
+ * does not exist); RESQL_EXISTS (`of` already has a change logger);
+ * RESQL_CANTOPEN (`to` cannot be opened or is not a database); RESQL_ERROR
+ * or RESQL_NOMEM. */
 RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
                                 resql_logger **out);
 
@@ -198,34 +201,40 @@ RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options
  * lists. resql does this by itself after DDL run on the logged connection,
  * after a rollback, and at the start of each transaction that follows a
  * schema change; an application only needs it after another connection
- * created a table it is about to write. Must be called outside a
- * transaction or between statements.
- * Returns RESQL_OK, RESQL_MISUSE (NULL or closed) or RESQL_ERROR. */
+ * created a table it is about to write. Must be called between statements,
+ * not from an extra callback.
+ * Returns RESQL_OK, RESQL_MISUSE (NULL, closed, from a callback) or RESQL_ERROR. */
 RESQL_API int resql_logger_refresh(resql_logger *logger);
 
 /* Changes the static extra, from the next transaction on (see
- * resql_options_set_extra_json). Returns RESQL_OK or RESQL_MISUSE. */
+ * resql_options_set_extra_json). Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
 RESQL_API int resql_logger_set_extra_json(resql_logger *logger, const char *json);
 
 /* Changes the extra callback, from the next transaction on (see
  * resql_options_set_extra_callback). The old context's destructor is called.
  * On failure `destroy` is still called with ctx.
- * Returns RESQL_OK or RESQL_MISUSE. */
+ * Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
 RESQL_API int resql_logger_set_extra_callback(resql_logger *logger, resql_extra_fn fn,
                                               void *ctx, void (*destroy)(void *));
 
 /* Stops logging and restores the connection exactly as it was: no hooks of
  * resql (when it was the connection's last logger), no TEMP triggers, SQL
  * functions, prepared statements or attached databases of resql's, so that
- * sqlite3_close() of the connection succeeds. Must be called outside a
- * transaction, or RESQL_MISUSE is returned and nothing changes. Closing a
- * closed logger is a no-op that returns RESQL_OK. The logger stays
+ * sqlite3_close() of the connection succeeds. Must be called with no
+ * transaction open and no statement of the connection running (and not from
+ * an extra callback), or RESQL_MISUSE is returned and nothing changes.
+ * Closing a closed logger is a no-op that returns RESQL_OK. The logger stays
  * allocated (other calls on it then return RESQL_MISUSE) until
  * resql_logger_free(). Returns RESQL_OK, RESQL_MISUSE or RESQL_ERROR. */
 RESQL_API int resql_logger_close(resql_logger *logger);
 
 /* Closes the logger if it is open (ignoring failure; call resql_logger_close
- * first to see it) and frees it. NULL is a no-op. */
+ * first to see it) and frees it. NULL is a no-op. Inside a transaction, or
+ * while a statement runs, what cannot be undone yet is made inert instead:
+ * the change log's TEMP triggers are dropped, but a ROLLBACK brings them
+ * back, so its SQL function stays registered and does nothing, and an
+ * attached log database stays attached, until the connection closes.
+ * Must not be called from an extra callback. */
 RESQL_API void resql_logger_free(resql_logger *logger);
 
 /* ---- the query log ------------------------------------------------------ */

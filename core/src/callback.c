@@ -19,13 +19,14 @@ resql_callback *resql__callback_new(void (*fn)(void), void *ctx, void (*destroy)
 
 resql_callback *resql__callback_ref(resql_callback *cb)
 {
-    if (cb) cb->refs++;
+    /* Loggers made from one options object may be freed on other threads. */
+    if (cb) __atomic_fetch_add(&cb->refs, 1, __ATOMIC_RELAXED);
     return cb;
 }
 
 void resql__callback_unref(resql_callback *cb)
 {
-    if (!cb || --cb->refs > 0) return;
+    if (!cb || __atomic_sub_fetch(&cb->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
     if (cb->destroy) cb->destroy(cb->ctx);
     free(cb);
 }

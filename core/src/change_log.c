@@ -38,8 +38,17 @@ typedef struct pending_row {
     size_t first;
 } pending_row;
 
+/* The flush function's user data. SQLite owns it (and frees it when the
+ * function goes); it outlives a logger freed inside a transaction, whose
+ * TEMP triggers a ROLLBACK can bring back: then `log` is NULL and the
+ * function does nothing. */
+typedef struct flush_handle {
+    struct change_log *log;
+} flush_handle;
+
 typedef struct change_log {
     resql_logger *logger;
+    flush_handle *flush;
     const char *log_db;                 /* "main" or LOG_ALIAS */
     resql_names include, exclude;
     resql_table_filter filter;
@@ -68,7 +77,7 @@ typedef struct change_log {
     char ctas_table[256];               /* CREATE TABLE ... AS SELECT running: its table */
     sqlite3 *scratch_db;                /* private, for evaluating column defaults */
 
-    sqlite3_stmt *insert_txn, *ensure_txn, *insert_change, *read_schema_version;
+    sqlite3_stmt *write_txn, *insert_change, *read_schema_version;
     resql_buf record_id, prev_record_id, diff, scratch;
 } change_log;
 
@@ -178,22 +187,21 @@ static int step_once(change_log *cl, sqlite3_stmt *stmt, const char *what)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : sql_fail(cl, rc, what);
 }
 
-static int bind_extra(change_log *cl, sqlite3_stmt *stmt, int index)
+static int read_schema_version(change_log *cl, int *version)
 {
-    if (!cl->txn_has_extra) return sqlite3_bind_null(stmt, index);
-    return sqlite3_bind_text(stmt, index, cl->txn_extra.data, (int)cl->txn_extra.len, SQLITE_STATIC);
+    int rc = sqlite3_step(cl->read_schema_version);
+    *version = sqlite3_column_int(cl->read_schema_version, 0);
+    sqlite3_reset(cl->read_schema_version);
+    return rc == SQLITE_ROW ? SQLITE_OK : sql_fail(cl, rc, "reading the schema version");
 }
 
 /* Another connection may have altered tables since the schema was read;
- * nothing can change it during our write transaction, so once per
- * transaction is enough. */
+ * nothing can change it during our write transaction, so checking before
+ * the transaction's first log row is enough. */
 static int check_schema_version(change_log *cl)
 {
-    int rc = sqlite3_step(cl->read_schema_version);
-    int version = sqlite3_column_int(cl->read_schema_version, 0);
-    sqlite3_reset(cl->read_schema_version);
-    if (rc != SQLITE_ROW) return sql_fail(cl, rc, "reading the schema version");
-    if (version == cl->schema_version) return SQLITE_OK;
+    int version, rc = read_schema_version(cl, &version);
+    if (rc || version == cl->schema_version) return rc;
     for (int i = 0; i < cl->schema.count; i++)
         if ((rc = resql__table_reload(cl->logger->db, cl->schema.tables[i], cl->logger->errmsg)))
             return rc;
@@ -202,37 +210,32 @@ static int check_schema_version(change_log *cl)
 }
 
 /* Makes sure the transaction row exists: written at the transaction's first
- * log row, and written again (same id) at the first log row of each later
- * statement, since a failed statement or a ROLLBACK TO may have removed it. */
+ * log row (`extra` evaluated then), and written again with the same id at
+ * the first log row after any statement ended, since a failed statement or
+ * a ROLLBACK TO may have removed it. */
 static int ensure_txn(change_log *cl, const char *now)
 {
     resql_logger *lg = cl->logger;
-    int rc;
-    if (cl->in_txn) {
-        if (cl->txn_serial == lg->hub->stmt_serial) return SQLITE_OK;
-        sqlite3_bind_int64(cl->ensure_txn, 1, cl->txn_id);
-        sqlite3_bind_text(cl->ensure_txn, 2, cl->txn_time, -1, SQLITE_STATIC);
-        bind_extra(cl, cl->ensure_txn, 3);
-        if ((rc = step_once(cl, cl->ensure_txn, "writing the transaction"))) return rc;
-        cl->txn_serial = lg->hub->stmt_serial;
-        return SQLITE_OK;
+    if (cl->in_txn && cl->txn_serial == lg->hub->stmt_serial) return SQLITE_OK;
+    if (!cl->in_txn) {
+        const char *json = NULL;
+        if (resql__extra_eval(&lg->extra, &cl->scratch, &json, lg->errmsg)) return SQLITE_ERROR;
+        resql__buf_reset(&cl->txn_extra);
+        cl->txn_has_extra = json != NULL;
+        if (json) resql__buf_puts(&cl->txn_extra, json);
+        if (cl->txn_extra.oom) return sql_fail(cl, SQLITE_NOMEM, "copying extra");
+        snprintf(cl->txn_time, sizeof cl->txn_time, "%s", now);
     }
-
-    if ((rc = check_schema_version(cl))) return rc;
-    const char *json = NULL;
-    if (resql__extra_eval(&lg->extra, &cl->scratch, &json, lg->errmsg)) return SQLITE_ERROR;
-    resql__buf_reset(&cl->txn_extra);
-    cl->txn_has_extra = json != NULL;
-    if (json) resql__buf_puts(&cl->txn_extra, json);
-    if (cl->txn_extra.oom) return sql_fail(cl, SQLITE_NOMEM, "copying extra");
-
-    snprintf(cl->txn_time, sizeof cl->txn_time, "%s", now);
-    sqlite3_bind_text(cl->insert_txn, 1, cl->txn_time, -1, SQLITE_STATIC);
-    bind_extra(cl, cl->insert_txn, 2);
-    if ((rc = step_once(cl, cl->insert_txn, "writing the transaction"))) return rc;
-    cl->txn_id = sqlite3_last_insert_rowid(lg->db);
-    cl->txn_serial = lg->hub->stmt_serial;
+    sqlite3_stmt *s = cl->write_txn;
+    if (cl->in_txn) sqlite3_bind_int64(s, 1, cl->txn_id);    /* else NULL: a new id */
+    sqlite3_bind_text(s, 2, cl->txn_time, -1, SQLITE_STATIC);
+    if (cl->txn_has_extra)
+        sqlite3_bind_text(s, 3, cl->txn_extra.data, (int)cl->txn_extra.len, SQLITE_STATIC);
+    int rc = step_once(cl, s, "writing the transaction");
+    if (rc) return rc;
+    if (!cl->in_txn) cl->txn_id = sqlite3_last_insert_rowid(lg->db);
     cl->in_txn = 1;
+    cl->txn_serial = lg->hub->stmt_serial;
     return SQLITE_OK;
 }
 
@@ -415,11 +418,12 @@ static int write_pending(change_log *cl)
         resql__format(cl->logger->errmsg, "resql: out of memory while capturing a change");
         return SQLITE_NOMEM;
     }
+    int rc;
+    if (!cl->in_txn && (rc = check_schema_version(cl))) return rc;
     char now[48];
     for (size_t i = 0; i < cl->nrows; i++) {
         resql__format_time(resql__clock_now(cl->logger->clock), now);
-        int rc = write_row(cl, &cl->rows[i], now);
-        if (rc) return rc;
+        if ((rc = write_row(cl, &cl->rows[i], now))) return rc;
     }
     return SQLITE_OK;
 }
@@ -428,9 +432,9 @@ static int write_pending(change_log *cl)
  * change, inside the application's statement. */
 static void flush_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-    change_log *cl = sqlite3_user_data(ctx);
+    change_log *cl = ((flush_handle *)sqlite3_user_data(ctx))->log;
+    if (!cl || (cl->nrows == 0 && !cl->capture_failed)) return;
     resql_logger *lg = cl->logger;
-    if (cl->nrows == 0 && !cl->capture_failed) return;
     resql__hub_enter(lg->hub);
     sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);   /* the app's, not ours */
     int rc = write_pending(cl);
@@ -515,9 +519,7 @@ static int refresh(change_log *cl)
     if (rc == SQLITE_OK) {
         rc = resql__triggers_install(db, &fresh, FLUSH_FN, lg->errmsg);
         if (rc == SQLITE_OK) {
-            sqlite3_step(cl->read_schema_version);
-            cl->schema_version = sqlite3_column_int(cl->read_schema_version, 0);
-            sqlite3_reset(cl->read_schema_version);
+            read_schema_version(cl, &cl->schema_version);
             /* Rows still pending belong to a statement that is over: they will
              * never be written, so the commit must be refused; they point
              * into the old schema, so keep only their table's name. */
@@ -542,11 +544,25 @@ static int refresh(change_log *cl)
 static int log_created_rows(change_log *cl, const char *table)
 {
     resql_logger *lg = cl->logger;
+    if (cl->needs_refresh) return SQLITE_ERROR;     /* the refresh failed: the table is unknown */
     resql_table *t = resql__schema_find(&cl->schema, table);
     if (!t) return SQLITE_OK;                       /* the statement failed */
+    const char *rowid_name = NULL;                  /* a name for the rowid no column took */
+    static const char *const aliases[] = {"rowid", "_rowid_", "oid"};
+    for (int a = 0; a < 3 && !rowid_name; a++) {
+        rowid_name = aliases[a];
+        for (int j = 0; j < t->ncols; j++)
+            if (sqlite3_stricmp(t->cols[j].name, aliases[a]) == 0) rowid_name = NULL;
+    }
+    if (!rowid_name) {
+        resql__format(lg->errmsg, "resql: table \"%s\" has columns named rowid, _rowid_ and oid", t->name);
+        return SQLITE_ERROR;
+    }
     resql_buf sql;
     resql__buf_init(&sql);
-    resql__buf_puts(&sql, "SELECT rowid, * FROM main.");
+    resql__buf_puts(&sql, "SELECT ");
+    resql__buf_puts(&sql, rowid_name);
+    resql__buf_puts(&sql, ", * FROM main.");
     resql__quote_ident(&sql, t->name);
     sqlite3_stmt *q = NULL;
     const char *text = resql__buf_cstr(&sql);
@@ -600,23 +616,30 @@ static int kind_refresh(resql_logger *lg)
 
 static void finalize_all(change_log *cl)
 {
-    sqlite3_finalize(cl->insert_txn);
-    sqlite3_finalize(cl->ensure_txn);
+    sqlite3_finalize(cl->write_txn);
     sqlite3_finalize(cl->insert_change);
     sqlite3_finalize(cl->read_schema_version);
-    cl->insert_txn = cl->ensure_txn = cl->insert_change = cl->read_schema_version = NULL;
+    cl->write_txn = cl->insert_change = cl->read_schema_version = NULL;
 }
 
 /* Undoes whatever setup did: triggers, function, statements, attachment. */
-static int kind_close(resql_logger *lg)
+static int kind_close(resql_logger *lg, int idle)
 {
     change_log *cl = lg->impl;
     char msg[RESQL_ERRMSG_MAX] = "";
     resql__hub_enter(lg->hub);
     int rc = resql__triggers_drop(lg->db, msg);
-    sqlite3_create_function(lg->db, FLUSH_FN, 0, SQLITE_UTF8, NULL, NULL, NULL, NULL);
+    if (cl->flush) {
+        cl->flush->log = NULL;              /* from now on the function does nothing */
+        if (idle && sqlite3_create_function_v2(lg->db, FLUSH_FN, 0, SQLITE_UTF8, NULL, NULL, NULL,
+                                               NULL, NULL) != SQLITE_OK && rc == SQLITE_OK) {
+            rc = SQLITE_ERROR;
+            resql__format(msg, "resql: cannot remove the flush function: %s", sqlite3_errmsg(lg->db));
+        }
+        cl->flush = NULL;
+    }
     finalize_all(cl);
-    if (strcmp(cl->log_db, LOG_ALIAS) == 0 &&
+    if (idle && strcmp(cl->log_db, LOG_ALIAS) == 0 &&
         sqlite3_exec(lg->db, "DETACH DATABASE " LOG_ALIAS, NULL, NULL, NULL) != SQLITE_OK &&
         rc == SQLITE_OK) {
         rc = SQLITE_ERROR;
@@ -723,18 +746,25 @@ static int install(change_log *cl)
     resql_logger *lg = cl->logger;
     if (resql__log_tables_create(lg->db, cl->log_db, lg->errmsg) != SQLITE_OK)
         return strcmp(cl->log_db, LOG_ALIAS) == 0 ? RESQL_CANTOPEN : RESQL_ERROR;
-    if (sqlite3_create_function(lg->db, FLUSH_FN, 0, SQLITE_UTF8, cl, flush_fn, NULL, NULL) ||
-        prepare(cl, &cl->insert_txn,
-                "INSERT INTO \"%s\".resql_transactions(started_at, extra, outcome) "
-                "VALUES (?1, ?2, 'commit')") ||
-        prepare(cl, &cl->ensure_txn,
+    if (!(cl->flush = malloc(sizeof *cl->flush))) {
+        sql_fail(cl, SQLITE_NOMEM, "setup");
+        return RESQL_NOMEM;
+    }
+    cl->flush->log = cl;
+    if (sqlite3_create_function_v2(lg->db, FLUSH_FN, 0, SQLITE_UTF8, cl->flush, flush_fn, NULL, NULL,
+                                   free) != SQLITE_OK) {
+        cl->flush = NULL;                   /* SQLite has freed it */
+        sql_fail(cl, SQLITE_ERROR, "registering the flush function");
+        return RESQL_ERROR;
+    }
+    if (
+        prepare(cl, &cl->write_txn,
                 "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
                 "VALUES (?1, ?2, ?3, 'commit')") ||
         prepare(cl, &cl->insert_change,
                 "INSERT INTO \"%s\".resql_changes(txn_id, changed_at, table_name, record_id, "
                 "prev_record_id, kind, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)") ||
         prepare(cl, &cl->read_schema_version, "PRAGMA main.schema_version")) {
-        if (!lg->errmsg[0]) sql_fail(cl, SQLITE_ERROR, "registering the flush function");
         return RESQL_ERROR;
     }
     return refresh(cl) == SQLITE_OK ? RESQL_OK : RESQL_ERROR;
@@ -747,9 +777,11 @@ static int setup(change_log *cl, const char *to)
     resql_logger *lg = cl->logger;
     int rc;
     cl->log_db = "main";
-    if (to && (rc = attach_target(cl, to)) != RESQL_OK) return rc;
-    if ((rc = check_includes(cl)) != RESQL_OK) return rc;
-    resql__hub_enter(lg->hub);
+    resql__hub_enter(lg->hub);                   /* none of this is the app's SQL */
+    if ((to && (rc = attach_target(cl, to)) != RESQL_OK) || (rc = check_includes(cl)) != RESQL_OK) {
+        resql__hub_leave(lg->hub);
+        return rc;
+    }
     if (sqlite3_exec(lg->db, "SAVEPOINT resql_setup", NULL, NULL, NULL) != SQLITE_OK) {
         sql_fail(cl, SQLITE_ERROR, "starting the setup");
         rc = RESQL_ERROR;
@@ -769,6 +801,9 @@ RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options
     if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: out is NULL");
     *out = NULL;
     if (!of) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: the connection is NULL");
+    if (to && !*to)
+        return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: the target is an empty name "
+                                         "(NULL keeps the log in the logged database)");
     if (!sqlite3_get_autocommit(of))
         return resql__fail(RESQL_MISUSE,
                            "resql: resql_log_changes: a transaction is open; start logging outside it");
@@ -779,7 +814,7 @@ RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options
     change_log *cl = calloc(1, sizeof *cl);
     if (!cl || (opts && (resql__names_copy(&cl->include, &opts->include) ||
                          resql__names_copy(&cl->exclude, &opts->exclude)))) {
-        if (cl) { lg->impl = cl; } 
+        lg->impl = cl;
         resql_logger_free(lg);
         return resql__fail(RESQL_NOMEM, "resql: out of memory");
     }

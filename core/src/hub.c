@@ -51,6 +51,9 @@ static int on_trace(unsigned type, void *arg, void *p, void *x)
             if (hub->clients[i].stmt_start) hub->clients[i].stmt_start(hub->clients[i].self, stmt);
     } else if (type == SQLITE_TRACE_PROFILE) {
         sqlite3_int64 nanos = *(sqlite3_int64 *)x;
+        /* Also a boundary: a statement that ends (even one nested in the
+         * app's SQL function) may have rolled back what resql wrote. */
+        hub->stmt_serial++;
         EACH_CLIENT(hub, i)
             if (hub->clients[i].stmt_end) hub->clients[i].stmt_end(hub->clients[i].self, stmt, nanos);
     }

@@ -29,7 +29,7 @@ typedef struct resql_hub {
     resql_hub_client clients[RESQL_HUB_SLOTS];
     int used[RESQL_HUB_SLOTS];
     int busy;                          /* > 0 while resql runs its own SQL */
-    unsigned long stmt_serial;         /* top-level statements started so far */
+    unsigned long stmt_serial;         /* statement starts and ends seen so far */
 } resql_hub;
 
 /* Registers `client` in `slot` of db's hub, making the hub (and taking the

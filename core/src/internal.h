@@ -76,7 +76,7 @@ struct resql_options {
     resql_extra extra;
     int include_reads;          /* query log */
     int drop_rollbacks;         /* query log */
-    int busy_timeout_ms;        /* query log; 0 means the default */
+    int busy_timeout_ms;        /* query log: 0 the default, -1 do not wait, else ms */
 };
 
 /* What an extra callback answered (options.c). */

@@ -29,7 +29,30 @@ int resql__logger_check(resql_logger *logger, const char *fn)
         resql__format(logger->errmsg, "resql: %s: the %s is closed", fn, logger->kind->name);
         return RESQL_MISUSE;
     }
+    if (logger->hub->busy) {
+        resql__format(logger->errmsg, "resql: %s: cannot be called from inside a resql callback", fn);
+        return RESQL_MISUSE;
+    }
     return RESQL_OK;
+}
+
+/* No transaction and no statement running: only then can everything resql
+ * did to the connection be undone (a function in use cannot be dropped, an
+ * attached database cannot be detached inside a transaction). */
+static int connection_idle(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db)) return 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
+        if (sqlite3_stmt_busy(s)) return 0;
+    return 1;
+}
+
+static int close_now(resql_logger *logger, int idle)
+{
+    int rc = logger->kind->close(logger, idle);
+    resql__hub_detach(logger->hub, logger->kind->slot);
+    logger->hub = NULL;
+    return rc;
 }
 
 RESQL_API const char *resql_errmsg(const resql_logger *logger)
@@ -75,27 +98,20 @@ RESQL_API int resql_logger_close(resql_logger *logger)
 {
     if (!logger) return resql__fail(RESQL_MISUSE, "resql: resql_logger_close: logger is NULL");
     if (!logger->hub) return RESQL_OK;
-    if (!sqlite3_get_autocommit(logger->db)) {
-        resql__format(logger->errmsg,
-                      "resql: resql_logger_close: a transaction is open; commit or roll it back first");
+    int rc = resql__logger_check(logger, "resql_logger_close");
+    if (rc != RESQL_OK) return rc;
+    if (!connection_idle(logger->db)) {
+        resql__format(logger->errmsg, "resql: resql_logger_close: a transaction is open or a "
+                                      "statement is running; finish it first");
         return RESQL_MISUSE;
     }
-    int rc = logger->kind->close(logger);
-    resql__hub_detach(logger->hub, logger->kind->slot);
-    logger->hub = NULL;
-    return rc;
+    return close_now(logger, 1);
 }
 
 RESQL_API void resql_logger_free(resql_logger *logger)
 {
     if (!logger) return;
-    if (logger->hub) {
-        /* Inside a transaction close() refuses; free must not leave hooks that
-         * point at freed memory, so undo what can be undone regardless. */
-        logger->kind->close(logger);
-        resql__hub_detach(logger->hub, logger->kind->slot);
-        logger->hub = NULL;
-    }
+    if (logger->hub) close_now(logger, connection_idle(logger->db));
     if (logger->impl) logger->kind->free(logger);
     resql__extra_free(&logger->extra);
     resql__callback_unref(logger->clock);

@@ -11,7 +11,10 @@ typedef struct resql_logger_kind {
     const char *name;                          /* "change log" */
     int slot;                                  /* RESQL_HUB_* */
     int (*refresh)(resql_logger *logger);      /* may be NULL */
-    int (*close)(resql_logger *logger);        /* undo everything but the hub slot */
+    /* Undoes everything but the hub slot. `idle`: the connection runs no
+     * statement and no transaction, so everything can be undone; otherwise
+     * make what must stay (a TEMP trigger a rollback may bring back) inert. */
+    int (*close)(resql_logger *logger, int idle);
     void (*free)(resql_logger *logger);        /* free impl */
 } resql_logger_kind;
 

@@ -74,8 +74,7 @@ void resql__extra_free(resql_extra *extra)
     extra->callback = NULL;
 }
 
-/* Makes `extra` hold either `json` or the callback (fn, ctx, destroy). */
-static int extra_set(resql_extra *extra, const char *json, resql_extra_fn fn, void *ctx,
+int resql__extra_set(resql_extra *extra, const char *json, resql_extra_fn fn, void *ctx,
                      void (*destroy)(void *))
 {
     resql_extra next = {NULL, NULL};
@@ -91,12 +90,6 @@ static int extra_set(resql_extra *extra, const char *json, resql_extra_fn fn, vo
     resql__extra_free(extra);
     *extra = next;
     return RESQL_OK;
-}
-
-int resql__extra_set(resql_extra *extra, const char *json, resql_extra_fn fn, void *ctx,
-                     void (*destroy)(void *))
-{
-    return extra_set(extra, json, fn, ctx, destroy);
 }
 
 int resql__extra_eval(const resql_extra *extra, resql_buf *scratch, const char **json,
@@ -212,7 +205,7 @@ RESQL_API int resql_options_set_clock(resql_options *opts, resql_clock_fn clock,
 RESQL_API int resql_options_set_extra_json(resql_options *opts, const char *json)
 {
     if (!opts) return resql__fail(RESQL_MISUSE, "resql: resql_options_set_extra_json: options is NULL");
-    return extra_set(&opts->extra, json, NULL, NULL, NULL);
+    return resql__extra_set(&opts->extra, json, NULL, NULL, NULL);
 }
 
 RESQL_API int resql_options_set_extra_callback(resql_options *opts, resql_extra_fn fn, void *ctx,
@@ -223,7 +216,7 @@ RESQL_API int resql_options_set_extra_callback(resql_options *opts, resql_extra_
         return resql__fail(RESQL_MISUSE, "resql: resql_options_set_extra_callback: %s is NULL",
                            opts ? "fn" : "options");
     }
-    return extra_set(&opts->extra, NULL, fn, ctx, destroy);
+    return resql__extra_set(&opts->extra, NULL, fn, ctx, destroy);
 }
 
 RESQL_API int resql_options_include_reads(resql_options *opts, int yes)
@@ -245,6 +238,6 @@ RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int millisecon
     if (!opts) return resql__fail(RESQL_MISUSE, "resql: resql_options_set_busy_timeout: options is NULL");
     if (milliseconds < 0)
         return resql__fail(RESQL_MISUSE, "resql: resql_options_set_busy_timeout: %d is negative", milliseconds);
-    opts->busy_timeout_ms = milliseconds ? milliseconds : -1;    /* -1: no waiting at all */
+    opts->busy_timeout_ms = milliseconds ? milliseconds : -1;    /* see internal.h */
     return RESQL_OK;
 }

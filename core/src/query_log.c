@@ -232,8 +232,9 @@ static int close_target(query_log *q)
     return rc;
 }
 
-static int kind_close(resql_logger *lg)
+static int kind_close(resql_logger *lg, int idle)
 {
+    (void)idle;                 /* the query log changed nothing on the app's connection */
     query_log *q = lg->impl;
     resql__params_watch(lg->db, 0);
     if (q->txn_open) end_txn(q, "rollback");

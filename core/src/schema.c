@@ -277,7 +277,8 @@ int resql__triggers_drop(sqlite3 *db, char *errmsg)
 {
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(db,
-        "SELECT group_concat('DROP TRIGGER temp.' || name, ';') FROM sqlite_temp_schema "
+        "SELECT group_concat('DROP TRIGGER temp.\"' || replace(name, '\"', '\"\"') || '\"', ';') "
+        "FROM sqlite_temp_schema "
         "WHERE type = 'trigger' AND name GLOB '" TRIGGER_PREFIX "[0-9]*'", -1, &q, NULL);
     if (rc != SQLITE_OK) return fail(db, rc, errmsg, "listing the triggers");
     char *drops = NULL;

@@ -9,21 +9,9 @@ static const char *skip_space(const char *p)
 {
     for (;;) {
         while (*p && isspace((unsigned char)*p)) p++;
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n') p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *end = strstr(p + 2, "*/");
-            p = end ? end + 2 : p + strlen(p);
-        } else {
-            return p;
-        }
+        if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) p = resql__sql_token_end(p);
+        else return p;
     }
-}
-
-/* Skips one token: a word, a quoted string or identifier, or one character. */
-static const char *skip_token(const char *p)
-{
-    return resql__sql_token_end(p);
 }
 
 const char *resql__sql_token_end(const char *p)
@@ -84,7 +72,7 @@ const char *resql__sql_kind(const char *sql)
     /* WITH [RECURSIVE] cte AS (...), ...: the statement is the first of
      * SELECT/INSERT/REPLACE/UPDATE/DELETE/VALUES outside any parentheses. */
     int depth = 0;
-    for (p = skip_token(p); *(p = skip_space(p)); p = skip_token(p)) {
+    for (p = resql__sql_token_end(p); *(p = skip_space(p)); p = resql__sql_token_end(p)) {
         if (*p == '(') depth++;
         else if (*p == ')') depth--;
         else if (depth == 0) {
@@ -128,19 +116,19 @@ int resql__sql_create_table_as(const char *sql, char *name, size_t size)
 {
     const char *p = skip_space(sql);
     if (!word_is(p, "CREATE")) return 0;
-    p = skip_space(skip_token(p));
+    p = skip_space(resql__sql_token_end(p));
     if (word_is(p, "TEMP") || word_is(p, "TEMPORARY") || !word_is(p, "TABLE")) return 0;
-    p = skip_space(skip_token(p));
+    p = skip_space(resql__sql_token_end(p));
     if (word_is(p, "IF")) {
-        for (int i = 0; i < 3; i++) p = skip_space(skip_token(p));     /* IF NOT EXISTS */
+        for (int i = 0; i < 3; i++) p = skip_space(resql__sql_token_end(p));     /* IF NOT EXISTS */
     }
-    const char *end = skip_token(p);
+    const char *end = resql__sql_token_end(p);
     unquote(p, end, name, size);
     p = skip_space(end);
     if (*p == '.') {
         if (sqlite3_stricmp(name, "main") != 0) return 0;
         p = skip_space(p + 1);
-        end = skip_token(p);
+        end = resql__sql_token_end(p);
         unquote(p, end, name, size);
         p = skip_space(end);
     }

@@ -1,0 +1,220 @@
+/* Loggers closed or freed at awkward moments, called from their own
+ * callbacks, or sharing a connection: the connection must stay usable and
+ * the log consistent. Each test is a bug once found by review. */
+#include "testutil.h"
+
+#include <unistd.h>
+
+typedef struct fixture {
+    sqlite3 *db;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_int_equal(sqlite3_open(":memory:", &f->db), SQLITE_OK);
+    EXEC(f->db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(sqlite3_close(f->db), SQLITE_OK);
+    free(f);
+    return 0;
+}
+
+static resql_logger *start(sqlite3 *db)
+{
+    resql_logger *log = NULL;
+    if (resql_log_changes(db, NULL, NULL, &log) != RESQL_OK) fail_msg("%s", resql_errmsg(NULL));
+    return log;
+}
+
+/* Freed inside a transaction that is then rolled back: the rollback brings
+ * the TEMP triggers back, and the app's writes must still work. */
+static void free_inside_transaction_then_rollback(void **state)
+{
+    fixture *f = *state;
+    resql_logger *log = start(f->db);
+    EXEC(f->db, "BEGIN; INSERT INTO t(v) VALUES (1)");
+    resql_logger_free(log);
+    EXEC(f->db, "ROLLBACK");
+    EXEC(f->db, "INSERT INTO t(v) VALUES (2)");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM t"), 1);
+}
+
+/* Close refuses while a statement of the app is still running, and keeps
+ * logging; once the statement is done, close removes everything. */
+static void close_refused_while_a_statement_runs(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "INSERT INTO t(v) VALUES (1), (2)");
+    resql_logger *log = start(f->db);
+    sqlite3_stmt *select;
+    assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT v FROM t", -1, &select, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(select), SQLITE_ROW);
+    assert_int_equal(resql_logger_close(log), RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(log), "statement is running"));
+    sqlite3_finalize(select);
+    EXEC(f->db, "INSERT INTO t(v) VALUES (3)");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_changes"), 1);
+    assert_int_equal(resql_logger_close(log), RESQL_OK);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_function_list WHERE name LIKE 'resql%'"), 0);
+    resql_logger_free(log);
+}
+
+/* Freed while a statement runs: the function stays registered but inert. */
+static void free_while_a_statement_runs(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "INSERT INTO t(v) VALUES (1)");
+    resql_logger *log = start(f->db);
+    sqlite3_stmt *select;
+    assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT v FROM t", -1, &select, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(select), SQLITE_ROW);
+    resql_logger_free(log);
+    sqlite3_finalize(select);
+    EXEC(f->db, "INSERT INTO t(v) VALUES (2)");
+    EXEC(f->db, "SELECT resql_changes_flush()");        /* no longer points at anything */
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_changes"), 0);
+}
+
+/* A logger's own callback must not close or refresh it mid-flush. */
+static resql_logger *callback_target;
+static int callback_rc[2];
+
+static void meddling_callback(resql_extra_result *result, void *ctx)
+{
+    (void)ctx;
+    callback_rc[0] = resql_logger_refresh(callback_target);
+    callback_rc[1] = resql_logger_close(callback_target);
+    resql_extra_json(result, "{}");
+}
+
+static void logger_calls_from_its_own_callback_are_refused(void **state)
+{
+    fixture *f = *state;
+    resql_options *opts;
+    resql_options_new(&opts);
+    resql_options_set_extra_callback(opts, meddling_callback, NULL, NULL);
+    assert_int_equal(resql_log_changes(f->db, NULL, opts, &callback_target), RESQL_OK);
+    resql_options_free(opts);
+    EXEC(f->db, "INSERT INTO t(v) VALUES (1), (2)");
+    assert_int_equal(callback_rc[0], RESQL_MISUSE);
+    assert_int_equal(callback_rc[1], RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(callback_target), "inside a resql callback"));
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_changes"), 2);
+    assert_int_equal(resql_logger_close(callback_target), RESQL_OK);
+    resql_logger_free(callback_target);
+}
+
+/* Another connection drops and adds a column: the very first log row after
+ * it already uses the new columns. */
+static void first_row_after_another_connections_alter(void **state)
+{
+    (void)state;
+    const char *path = "/tmp/resql-test-lifecycle.db";
+    unlink(path);
+    sqlite3 *a, *b;
+    assert_int_equal(sqlite3_open(path, &a), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &b), SQLITE_OK);
+    EXEC(a, "CREATE TABLE w(id INTEGER PRIMARY KEY, a, b); INSERT INTO w VALUES (1, 'a', 'b')");
+    resql_logger *log = start(a);
+    EXEC(b, "ALTER TABLE w DROP COLUMN a; ALTER TABLE w ADD COLUMN c");
+    EXEC(a, "UPDATE w SET c = 'new'");
+    assert_string_equal(query_text(a, "SELECT diff FROM resql_changes"), "{\"c\":{\"old\":null,\"new\":\"new\"}}");
+    resql_logger_free(log);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    unlink(path);
+}
+
+/* An app SQL function that runs SQL on the same connection. */
+static void run_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sqlite3_result_int(ctx, sqlite3_exec(sqlite3_context_db_handle(ctx),
+                                         (const char *)sqlite3_value_text(argv[0]), NULL, NULL, NULL));
+}
+
+/* A nested statement writes the transaction's row and then fails, which
+ * takes the row away: the outer statement's log row must still have one. */
+static void nested_failed_statement_keeps_the_transaction_row(void **state)
+{
+    fixture *f = *state;
+    sqlite3_create_function(f->db, "run_sql", 1, SQLITE_UTF8, NULL, run_sql, NULL, NULL);
+    EXEC(f->db, "CREATE TABLE u(x UNIQUE)");
+    resql_logger *log = start(f->db);
+    EXEC(f->db, "BEGIN; INSERT INTO t VALUES (1, run_sql('INSERT INTO u VALUES (1), (1)')); COMMIT");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_change_log WHERE table_name = 't'"), 1);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_changes WHERE table_name = 'u'"), 0);
+    resql_logger_free(log);
+}
+
+/* Opening a change log must not show up as statements in the query log. */
+static void change_log_setup_is_not_in_the_query_log(void **state)
+{
+    fixture *f = *state;
+    const char *qlog = "/tmp/resql-test-lifecycle-queries.db";
+    const char *audit = "/tmp/resql-test-lifecycle-audit.db";
+    unlink(qlog);
+    unlink(audit);
+    resql_logger *queries, *changes;
+    assert_int_equal(resql_log_queries(f->db, qlog, NULL, &queries), RESQL_OK);
+    resql_options *opts;
+    resql_options_new(&opts);
+    resql_options_include_table(opts, "t");
+    assert_int_equal(resql_log_changes(f->db, audit, opts, &changes), RESQL_OK);
+    resql_options_free(opts);
+    EXEC(f->db, "INSERT INTO t(v) VALUES (1)");
+    resql_logger_free(changes);
+    resql_logger_free(queries);
+    sqlite3 *reader;
+    sqlite3_open(qlog, &reader);
+    assert_string_equal(query_text(reader, "SELECT group_concat(statement, ' | ') FROM resql_queries"),
+                        "INSERT INTO t(v) VALUES (1)");
+    sqlite3_close(reader);
+    unlink(qlog);
+    unlink(audit);
+}
+
+static void empty_target_name_is_refused(void **state)
+{
+    fixture *f = *state;
+    resql_logger *log;
+    assert_int_equal(resql_log_changes(f->db, "", NULL, &log), RESQL_MISUSE);
+    assert_null(log);
+    assert_non_null(strstr(resql_errmsg(NULL), "empty"));
+}
+
+/* CREATE TABLE ... AS SELECT of a column named rowid: the key is the rowid. */
+static void create_table_as_select_with_a_rowid_column(void **state)
+{
+    fixture *f = *state;
+    resql_logger *log = start(f->db);
+    EXEC(f->db, "BEGIN; CREATE TABLE c AS SELECT 'x' AS rowid, 'y' AS v; COMMIT");
+    assert_string_equal(query_text(f->db, "SELECT record_id || ' ' || diff FROM resql_changes"),
+                        "1 {\"rowid\":{\"old\":null,\"new\":\"x\"},\"v\":{\"old\":null,\"new\":\"y\"}}");
+    resql_logger_free(log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(free_inside_transaction_then_rollback),
+        T(close_refused_while_a_statement_runs),
+        T(free_while_a_statement_runs),
+        T(logger_calls_from_its_own_callback_are_refused),
+        T(first_row_after_another_connections_alter),
+        T(nested_failed_statement_keeps_the_transaction_row),
+        T(change_log_setup_is_not_in_the_query_log),
+        T(empty_target_name_is_refused),
+        T(create_table_as_select_with_a_rowid_column),
+#undef T
+    };
+    return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
+}
