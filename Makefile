@@ -21,8 +21,15 @@ STATIC      := $(B)/libresql.a
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST_BIN    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 
+# Lua: the module is built for each interpreter, into $(B)/<lua>/resql/core.so.
+LUAS        := lua5.4 luajit
+LUA_INC_lua5.4 := -I/usr/include/lua5.4
+LUA_INC_luajit := -I/usr/include/luajit-2.1
+LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted
+LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
+
 Q := @
-.PHONY: all deps test demo clean check-exports
+.PHONY: all deps test demo clean check-exports lua test-c test-lua
 
 all: $(B)/libresql.so $(STATIC)
 
@@ -36,7 +43,11 @@ $(B)/.deps-test: $(B)/.deps-build
 	$(Q)tools/need-debs libcmocka-dev binutils
 	$(Q)touch $@
 
-deps: $(B)/.deps-test
+$(B)/.deps-lua: $(B)/.deps-build
+	$(Q)tools/need-debs $(LUA_DEBS)
+	$(Q)touch $@
+
+deps: $(B)/.deps-test $(B)/.deps-lua
 
 # The system SQLite must have the preupdate hook (SQLITE_ENABLE_PREUPDATE_HOOK).
 $(B)/.sqlite-ok: tools/check-sqlite.c $(B)/.deps-build
@@ -77,8 +88,30 @@ check-exports: $(B)/libresql.so $(B)/.deps-test
 	@echo "  CHECK   exported symbols of $(SHARED) match resql.h"
 	$(Q)tests/check_exports.sh $(SHARED) core/include/resql.h
 
-test: $(TEST_BIN) check-exports
+# --- the Lua module ---------------------------------------------------------
+$(B)/%/resql/core.so: lua/resql_core.c lua/compat.h $(CORE_OBJ) $(B)/.deps-lua
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(CORE_FLAGS) $(LUA_INC_$*) -shared -o $@ lua/resql_core.c $(CORE_OBJ) $(LIBS)
+
+$(B)/%/resql_test_helper.so: tests/lua_helper.c $(B)/.deps-lua
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -std=c99 -fPIC -fvisibility=hidden $(WARNINGS) $(LUA_INC_$*) -shared -o $@ $< -lsqlite3
+
+lua: $(LUA_MODULES)
+
+# --- tests ------------------------------------------------------------------
+test-c: $(TEST_BIN) check-exports
 	$(Q)set -e; for t in $(TEST_BIN); do echo "  TEST    $$t"; $$t; done
+
+test-lua: $(LUA_MODULES)
+	$(Q)set -e; for l in $(LUAS); do \
+	  echo "  SPEC    busted on $$l"; \
+	  LUA_PATH="lua/?.lua;;" LUA_CPATH="$(B)/$$l/?.so;;" $$l /usr/bin/busted -o plainTerminal spec/; \
+	done
+
+test: test-c test-lua
 	@echo "  OK      all tests passed"
 
 # --- demo -------------------------------------------------------------------

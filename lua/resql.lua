@@ -1,0 +1,277 @@
+-- resql: database auditing and recovery for SQLite, the Lua module.
+-- The C half (resql.core) holds connections, statements and loggers; this
+-- half is the friendly API. See lua/API.md.
+
+local core = require "resql.core"
+local cjson = require "cjson"
+
+local resql = {
+  version = core.version,
+  sqlite_version = core.sqlite_version,
+  blob = core.blob,
+  encode = core.encode,
+  decode = core.decode,
+}
+
+local db_methods, stmt_methods, logger_methods = core.db_methods, core.stmt_methods, core.logger_methods
+local unpack = table.unpack or unpack
+
+-- Misuse raises "resql: ..." at the caller's level.
+local function misuse(level, fmt, ...)
+  error("resql: " .. string.format(fmt, ...), level + 1)
+end
+
+local function check_type(value, expected, what, level)
+  if type(value) ~= expected then
+    misuse(level + 1, "%s must be a %s, got %s", what, expected, type(value))
+  end
+end
+
+-- ---- connections ----------------------------------------------------------
+
+function resql.open(path, options)
+  check_type(path, "string", "open: the path", 2)
+  if options ~= nil then check_type(options, "table", "open: the options", 2) end
+  for key in pairs(options or {}) do
+    if key ~= "readonly" then misuse(2, "open: unknown option '%s'", tostring(key)) end
+  end
+  return core.open(path, options and options.readonly)
+end
+
+function resql.wrap(ptr)
+  return core.wrap(ptr)
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- Rows of a statement as an iterator; the statement is finalized at the end.
+-- A database failure while iterating raises (an iterator has no other way).
+local function iterate(stmt, as_values)
+  local done = false
+  return function()
+    if done then return nil end
+    local row, message, code = stmt:step()
+    if row then
+      if as_values then return stmt:values() end
+      return stmt:row()
+    end
+    done = true
+    stmt:finalize()
+    if row == nil then error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 2) end
+    return nil
+  end
+end
+
+local function prepared(db, sql, ...)
+  local stmt, message, code = db:prepare(sql)
+  if not stmt then error("resql: " .. message .. " (" .. tostring(code) .. ")", 3) end
+  if select("#", ...) > 0 then stmt:bind(...) end
+  return stmt
+end
+
+function stmt_methods:rows() return iterate(self, false) end
+function stmt_methods:urows() return iterate(self, true) end
+
+function db_methods:rows(sql, ...) return iterate(prepared(self, sql, ...), false) end
+function db_methods:urows(sql, ...) return iterate(prepared(self, sql, ...), true) end
+
+function db_methods:first(sql, ...)
+  local stmt = prepared(self, sql, ...)
+  local row, message, code = stmt:step()
+  local result = row and stmt:row() or nil
+  stmt:finalize()
+  if row == nil then return nil, message, code end
+  return result
+end
+
+-- BEGIN; fn(db, ...); COMMIT. On an error: ROLLBACK, and the error again.
+function db_methods:transaction(fn, ...)
+  check_type(fn, "function", "transaction: the argument", 2)
+  local ok, message, code = self:exec("BEGIN")
+  if not ok then return nil, message, code end
+  local results = pack(pcall(fn, self, ...))
+  if not results[1] then
+    if self:is_open() and self:in_transaction() then self:exec("ROLLBACK") end
+    error(results[2], 0)
+  end
+  ok, message, code = self:exec("COMMIT")
+  if not ok then
+    if self:in_transaction() then self:exec("ROLLBACK") end
+    return nil, message, code
+  end
+  return unpack(results, 2, results.n)
+end
+
+-- ---- loggers ----------------------------------------------------------------
+
+-- `extra` as the core takes it: JSON text for a table, or a function that
+-- returns JSON text (or nil) for a function.
+local function encode_extra(extra, level)
+  if extra == nil then return nil end
+  if type(extra) == "table" then
+    local ok, json = pcall(cjson.encode, extra)
+    if not ok then misuse(level + 1, "extra: %s", tostring(json)) end
+    if json:sub(1, 1) ~= "{" then
+      misuse(level + 1, "extra: must be a table with string keys (a JSON object), got %s", json)
+    end
+    return json
+  end
+  misuse(level + 1, "extra must be a table, a function or nil, got %s", type(extra))
+end
+
+local function extra_function(fn)
+  return function()
+    local value = fn()
+    if value == nil then return nil end
+    if type(value) ~= "table" then
+      error("the extra function must return a table or nil, got " .. type(value), 0)
+    end
+    local ok, json = pcall(cjson.encode, value)
+    if not ok then error(tostring(json), 0) end
+    if json:sub(1, 1) ~= "{" then error("the extra function must return an object, got " .. json, 0) end
+    return json
+  end
+end
+
+local function core_options(what, args, allowed, level)
+  for key in pairs(args) do
+    if not allowed[key] then misuse(level + 1, "%s: unknown option '%s'", what, tostring(key)) end
+  end
+  local options = {
+    tables = args.tables, exclude = args.exclude, include_reads = args.include_reads,
+    drop_rollbacks = args.drop_rollbacks, busy_timeout = args.busy_timeout,
+  }
+  if type(args.extra) == "function" then
+    options.extra_fn = extra_function(args.extra)
+  else
+    options.extra_json = encode_extra(args.extra, level + 1)
+  end
+  if args.clock ~= nil then
+    check_type(args.clock, "function", "clock", level + 1)
+    options.clock = args.clock
+  end
+  for _, list in ipairs { "tables", "exclude" } do
+    if args[list] ~= nil then check_type(args[list], "table", list, level + 1) end
+  end
+  return options
+end
+
+local change_options = { of = true, to = true, extra = true, tables = true, exclude = true, clock = true }
+local query_options = {
+  of = true, to = true, extra = true, clock = true, include_reads = true, drop_rollbacks = true,
+  busy_timeout = true,
+}
+
+-- `to` as the core takes it: nil for the logged connection itself, else a path.
+local function target(of, to, level)
+  if to == nil or to == of then return nil end
+  if type(to) == "string" then return to end
+  if type(to) == "userdata" and to.filename then
+    local file = to:filename()
+    if file == "" then misuse(level + 1, "to: an in-memory connection cannot be shared") end
+    return file
+  end
+  misuse(level + 1, "to must be a connection or a path, got %s", type(to))
+end
+
+function resql.log_changes(args)
+  check_type(args, "table", "log_changes: the argument", 2)
+  if type(args.of) ~= "userdata" then misuse(2, "log_changes: 'of' must be a connection") end
+  local options = core_options("log_changes", args, change_options, 2)
+  return core.log("changes", args.of, target(args.of, args.to, 2), options)
+end
+
+function resql.log_queries(args)
+  check_type(args, "table", "log_queries: the argument", 2)
+  if type(args.of) ~= "userdata" then misuse(2, "log_queries: 'of' must be a connection") end
+  if args.to == nil or args.to == args.of then
+    misuse(2, "log_queries: 'to' must be another database (a path or a connection)")
+  end
+  local options = core_options("log_queries", args, query_options, 2)
+  return core.log("queries", args.of, target(args.of, args.to, 2), options)
+end
+
+function logger_methods:set_extra(extra)
+  if type(extra) == "function" then return self:set_extra_raw(nil, extra_function(extra)) end
+  return self:set_extra_raw(encode_extra(extra, 2))
+end
+
+-- ---- reading the logs ---------------------------------------------------------
+
+local function decode_or_nil(json)
+  if json == nil then return nil end
+  return core.decode(json)
+end
+
+-- Runs `sql` with a WHERE built from `filter` on `source` (a connection or
+-- a path), turning each row into a Lua table with `shape`.
+local function read_log(source, view, filter, shape)
+  local db, owned = source, false
+  if type(source) == "string" then
+    local message, code
+    db, message, code = core.open(source, true)
+    if not db then return error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 3) end
+    owned = true
+  elseif type(source) ~= "userdata" then
+    misuse(3, "the log source must be a connection or a path, got %s", type(source))
+  end
+  filter = filter or {}
+  check_type(filter, "table", "the filter", 3)
+  local where, params = {}, {}
+  local columns = { table = "table_name", record_id = "record_id", txn = "txn_id",
+                    since = "executed_at >=", ["until"] = "executed_at <" }
+  for key, value in pairs(filter) do
+    local column = columns[key]
+    if not column or (view == "resql_query_log" and (key == "table" or key == "record_id")) then
+      misuse(3, "unknown filter key '%s'", tostring(key))
+    end
+    if key == "record_id" then value = core.encode(value) end
+    where[#where + 1] = column:find(" ") and (column .. " ?") or (column .. " = ?")
+    params[#params + 1] = value
+  end
+  local sql = "SELECT * FROM " .. view
+  if #where > 0 then sql = sql .. " WHERE " .. table.concat(where, " AND ") end
+  local stmt, message, code = db:prepare(sql .. " ORDER BY id")
+  if not stmt then
+    if owned then db:close() end
+    error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 3)
+  end
+  if #params > 0 then stmt:bind(unpack(params)) end
+  local done = false
+  return function()
+    if done then return nil end
+    local row = stmt:step()
+    if not row then
+      done = true
+      stmt:finalize()
+      if owned then db:close() end
+      return nil
+    end
+    return shape(stmt:row())
+  end
+end
+
+function resql.changes(source, filter)
+  return read_log(source, "resql_change_log", filter, function(row)
+    return {
+      id = row.id, txn_id = row.txn_id, table_name = row.table_name,
+      record_id = decode_or_nil(row.record_id), prev_record_id = decode_or_nil(row.prev_record_id),
+      type = row.type, diff = decode_or_nil(row.diff), executed_at = row.executed_at,
+      extra = decode_or_nil(row.extra),
+    }
+  end)
+end
+
+function resql.queries(source, filter)
+  return read_log(source, "resql_query_log", filter, function(row)
+    return {
+      id = row.id, txn_id = row.txn_id, kind = row.kind, dialect_description = row.dialect_description,
+      statement = row.statement, parameters = decode_or_nil(row.parameters),
+      parameters_exact = row.parameters_exact == 1, executed_at = row.executed_at,
+      duration_us = row.duration_us, rows_changed = row.rows_changed, outcome = row.outcome,
+      extra = decode_or_nil(row.extra),
+    }
+  end)
+end
+
+return resql
