@@ -25,11 +25,11 @@ TEST_BIN    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 LUAS        := lua5.4 luajit
 LUA_INC_lua5.4 := -I/usr/include/lua5.4
 LUA_INC_luajit := -I/usr/include/luajit-2.1
-LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted
+LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted luarocks
 LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
 
 Q := @
-.PHONY: all deps test demo clean check-exports lua test-c test-lua
+.PHONY: all deps test demo clean check-exports lua test-c test-lua test-rock
 
 all: $(B)/libresql.so $(STATIC)
 
@@ -108,10 +108,14 @@ test-c: $(TEST_BIN) check-exports
 test-lua: $(LUA_MODULES)
 	$(Q)set -e; for l in $(LUAS); do \
 	  echo "  SPEC    busted on $$l"; \
-	  LUA_PATH="lua/?.lua;;" LUA_CPATH="$(B)/$$l/?.so;;" $$l /usr/bin/busted -o plainTerminal spec/; \
+	  $$l /usr/bin/busted --lpath="lua/?.lua" --cpath="$(B)/$$l/?.so" -o plainTerminal spec/; \
 	done
 
-test: test-c test-lua
+test-rock: $(B)/.deps-lua
+	@echo "  ROCK    luarocks make into a temporary tree"
+	$(Q)tools/test-rock 5.4
+
+test: test-c test-lua test-rock
 	@echo "  OK      all tests passed"
 
 # --- demo -------------------------------------------------------------------

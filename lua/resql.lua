@@ -16,9 +16,9 @@ local resql = {
 local db_methods, stmt_methods, logger_methods = core.db_methods, core.stmt_methods, core.logger_methods
 local unpack = table.unpack or unpack
 
--- Misuse raises "resql: ..." at the caller's level.
+-- Misuse raises "resql: ..." (no position in front: messages start with "resql:").
 local function misuse(level, fmt, ...)
-  error("resql: " .. string.format(fmt, ...), level + 1)
+  error("resql: " .. string.format(fmt, ...), 0)
 end
 
 local function check_type(value, expected, what, level)
@@ -44,9 +44,11 @@ end
 
 local function pack(...) return { n = select("#", ...), ... } end
 
--- Rows of a statement as an iterator; the statement is finalized at the end.
--- A database failure while iterating raises (an iterator has no other way).
-local function iterate(stmt, as_values)
+-- Rows of a statement as an iterator. At the end, a statement of the
+-- caller's is reset (ready to run again), one made for the iteration is
+-- finalized. A database failure while iterating raises (an iterator has no
+-- other way to report it).
+local function iterate(stmt, as_values, ours)
   local done = false
   return function()
     if done then return nil end
@@ -56,24 +58,24 @@ local function iterate(stmt, as_values)
       return stmt:row()
     end
     done = true
-    stmt:finalize()
-    if row == nil then error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 2) end
+    if ours then stmt:finalize() else stmt:reset() end
+    if row == nil then error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0) end
     return nil
   end
 end
 
 local function prepared(db, sql, ...)
   local stmt, message, code = db:prepare(sql)
-  if not stmt then error("resql: " .. message .. " (" .. tostring(code) .. ")", 3) end
+  if not stmt then error("resql: " .. message .. " (" .. tostring(code) .. ")", 0) end
   if select("#", ...) > 0 then stmt:bind(...) end
   return stmt
 end
 
-function stmt_methods:rows() return iterate(self, false) end
-function stmt_methods:urows() return iterate(self, true) end
+function stmt_methods:rows() return iterate(self, false, false) end
+function stmt_methods:urows() return iterate(self, true, false) end
 
-function db_methods:rows(sql, ...) return iterate(prepared(self, sql, ...), false) end
-function db_methods:urows(sql, ...) return iterate(prepared(self, sql, ...), true) end
+function db_methods:rows(sql, ...) return iterate(prepared(self, sql, ...), false, true) end
+function db_methods:urows(sql, ...) return iterate(prepared(self, sql, ...), true, true) end
 
 function db_methods:first(sql, ...)
   local stmt = prepared(self, sql, ...)
@@ -210,7 +212,7 @@ local function read_log(source, view, filter, shape)
   if type(source) == "string" then
     local message, code
     db, message, code = core.open(source, true)
-    if not db then return error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 3) end
+    if not db then return error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0) end
     owned = true
   elseif type(source) ~= "userdata" then
     misuse(3, "the log source must be a connection or a path, got %s", type(source))
@@ -229,25 +231,36 @@ local function read_log(source, view, filter, shape)
     where[#where + 1] = column:find(" ") and (column .. " ?") or (column .. " = ?")
     params[#params + 1] = value
   end
-  local sql = "SELECT * FROM " .. view
-  if #where > 0 then sql = sql .. " WHERE " .. table.concat(where, " AND ") end
-  local stmt, message, code = db:prepare(sql .. " ORDER BY id")
-  if not stmt then
-    if owned then db:close() end
-    error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 3)
-  end
-  if #params > 0 then stmt:bind(unpack(params)) end
-  local done = false
-  return function()
-    if done then return nil end
-    local row = stmt:step()
-    if not row then
-      done = true
-      stmt:finalize()
+  -- Read in pages, each statement finished before rows are handed out, so
+  -- an iteration left half-way never holds a statement open.
+  local sql = "SELECT * FROM " .. view .. " WHERE id > ?"
+  if #where > 0 then sql = sql .. " AND " .. table.concat(where, " AND ") end
+  sql = sql .. " ORDER BY id LIMIT 256"
+  local page, next_row, last_id = {}, 1, -1
+  local function fill()
+    local stmt, message, code = db:prepare(sql)
+    if not stmt then
       if owned then db:close() end
-      return nil
+      error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0)
     end
-    return shape(stmt:row())
+    stmt:bind(last_id, unpack(params))
+    page, next_row = {}, 1
+    while stmt:step() do page[#page + 1] = stmt:row() end
+    stmt:finalize()
+  end
+  return function()
+    if next_row > #page then
+      if not db:is_open() then return nil end
+      fill()
+      if #page == 0 then
+        if owned then db:close() end
+        return nil
+      end
+    end
+    local row = page[next_row]
+    next_row = next_row + 1
+    last_id = row.id
+    return shape(row)
   end
 end
 

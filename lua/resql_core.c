@@ -5,6 +5,8 @@
  * Errors: misuse raises "resql: ..."; database failures return
  * nil, message, code. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +57,17 @@ struct llogger {
 };
 
 /* ---- errors ------------------------------------------------------------------ */
+
+/* Raises "resql: ..." as is: messages start with "resql:", with no position
+ * in front (luaL_error would add one). */
+static int raise(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return lua_error(L);
+}
 
 /* nil, message, code: how database failures come back. */
 static int db_failure(lua_State *L, sqlite3 *db)
@@ -138,7 +151,7 @@ static int bind_value(lua_State *L, sqlite3_stmt *stmt, int index, int i)
         }
         /* fall through */
     default:
-        return luaL_error(L, "resql: cannot bind a %s to parameter %d", luaL_typename(L, i), index);
+        return raise(L, "resql: cannot bind a %s to parameter %d", luaL_typename(L, i), index);
     }
 }
 
@@ -162,10 +175,10 @@ static int bind_all(lua_State *L, sqlite3_stmt *stmt, int first)
                     snprintf(prefixed, sizeof prefixed, "%c%s", *p, name);
                     index = sqlite3_bind_parameter_index(stmt, prefixed);
                 }
-                if (!index) return luaL_error(L, "resql: no parameter named '%s'", name);
+                if (!index) return raise(L, "resql: no parameter named '%s'", name);
             }
             if (index < 1 || index > count)
-                return luaL_error(L, "resql: no parameter %d (the statement has %d)", index, count);
+                return raise(L, "resql: no parameter %d (the statement has %d)", index, count);
             int rc = bind_value(L, stmt, index, lua_gettop(L));
             if (rc != SQLITE_OK) return rc;
             lua_pop(L, 1);
@@ -173,7 +186,7 @@ static int bind_all(lua_State *L, sqlite3_stmt *stmt, int first)
         return SQLITE_OK;
     }
     if (top - first + 1 > count)
-        return luaL_error(L, "resql: %d values for %d parameters", top - first + 1, count);
+        return raise(L, "resql: %d values for %d parameters", top - first + 1, count);
     for (int i = first; i <= top; i++) {
         int rc = bind_value(L, stmt, i - first + 1, i);
         if (rc != SQLITE_OK) return rc;
@@ -289,7 +302,7 @@ static int l_decode(lua_State *L)
     resql__buf_init(&scratch);
     const char *end = decode(L, json, json + n, &scratch, 0);
     resql__buf_free(&scratch);
-    if (!end || skip_ws(end, json + n) != json + n) return luaL_error(L, "resql: malformed JSON");
+    if (!end || skip_ws(end, json + n) != json + n) return raise(L, "resql: malformed JSON");
     return 1;
 }
 
@@ -324,14 +337,14 @@ static void encode_value(lua_State *L, int i, resql_buf *out)
             if (k > 1) resql__buf_putc(out, ',');
             lua_rawgeti(L, i, k);
             if (lua_type(L, -1) == LUA_TTABLE && !is_blob(L, -1))
-                luaL_error(L, "resql: encode: nested tables are not values");
+                raise(L, "resql: encode: nested tables are not values");
             encode_value(L, lua_gettop(L), out);
             lua_pop(L, 1);
         }
         resql__buf_putc(out, ']');
         return;
     case LUA_TNIL: break;
-    default: luaL_error(L, "resql: encode: cannot encode a %s", luaL_typename(L, i));
+    default: raise(L, "resql: encode: cannot encode a %s", luaL_typename(L, i));
     }
     resql__json_value(out, &v);
 }
@@ -363,8 +376,8 @@ static int l_blob(lua_State *L)
 static ldb *check_db(lua_State *L, int i)
 {
     ldb *d = luaL_testudata(L, i, DB_MT);
-    if (!d) luaL_error(L, "resql: bad argument #%d (connection expected, got %s)", i, luaL_typename(L, i));
-    if (!d->db) luaL_error(L, "resql: the connection is closed");
+    if (!d) raise(L, "resql: bad argument #%d (connection expected, got %s)", i, luaL_typename(L, i));
+    if (!d->db) raise(L, "resql: the connection is closed");
     return d;
 }
 
@@ -401,7 +414,7 @@ static int l_open(lua_State *L)
 static int l_wrap(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TLIGHTUSERDATA || !lua_touserdata(L, 1))
-        return luaL_error(L, "resql: wrap: expected a sqlite3* as light userdata, got %s", luaL_typename(L, 1));
+        return raise(L, "resql: wrap: expected a sqlite3* as light userdata, got %s", luaL_typename(L, 1));
     new_db(L, lua_touserdata(L, 1), 0);
     return 1;
 }
@@ -455,7 +468,7 @@ static int db_exec(lua_State *L)
             if (sqlite3_prepare_v2(d->db, tail, -1, &next, NULL) == SQLITE_OK && next) {
                 sqlite3_finalize(next);
                 sqlite3_finalize(stmt);
-                return luaL_error(L, "resql: exec with parameters takes one statement");
+                return raise(L, "resql: exec with parameters takes one statement");
             }
             int rc = bind_all(L, stmt, 3);
             if (rc != SQLITE_OK) {
@@ -535,8 +548,8 @@ static void finalize_stmt(lua_State *L, lstmt *s)
 static lstmt *check_stmt(lua_State *L, int i)
 {
     lstmt *s = luaL_testudata(L, i, STMT_MT);
-    if (!s) luaL_error(L, "resql: bad argument #%d (statement expected, got %s)", i, luaL_typename(L, i));
-    if (!s->stmt) luaL_error(L, "resql: the statement is finalized");
+    if (!s) raise(L, "resql: bad argument #%d (statement expected, got %s)", i, luaL_typename(L, i));
+    if (!s->stmt) raise(L, "resql: the statement is finalized");
     return s;
 }
 
@@ -547,7 +560,7 @@ static int db_prepare(lua_State *L)
     const char *sql = luaL_checkstring(L, 2);
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(d->db, sql, -1, &stmt, NULL) != SQLITE_OK) return db_failure(L, d->db);
-    if (!stmt) return luaL_error(L, "resql: prepare: no statement in the SQL text");
+    if (!stmt) return raise(L, "resql: prepare: no statement in the SQL text");
     lstmt *s = lua_newuserdata(L, sizeof *s);
     memset(s, 0, sizeof *s);
     s->stmt = stmt;
@@ -674,7 +687,7 @@ static lua_State *main_thread(lua_State *L)
 static lua_callback *callback_new(lua_State *L, int i)
 {
     lua_callback *cb = malloc(sizeof *cb);
-    if (!cb) luaL_error(L, "resql: out of memory");
+    if (!cb) raise(L, "resql: out of memory");
     cb->L = main_thread(L);
     lua_pushvalue(L, i);
     cb->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -736,8 +749,8 @@ static void close_logger(lua_State *L, llogger *g)
 static llogger *check_logger(lua_State *L, int i)
 {
     llogger *g = luaL_testudata(L, i, LOGGER_MT);
-    if (!g) luaL_error(L, "resql: bad argument #%d (logger expected, got %s)", i, luaL_typename(L, i));
-    if (!g->logger) luaL_error(L, "resql: the logger is closed");
+    if (!g) raise(L, "resql: bad argument #%d (logger expected, got %s)", i, luaL_typename(L, i));
+    if (!g->logger) raise(L, "resql: the logger is closed");
     return g;
 }
 
@@ -746,7 +759,7 @@ static void read_options(lua_State *L, int i, resql_options *opts)
 {
     lua_getfield(L, i, "extra_json");
     if (lua_type(L, -1) == LUA_TSTRING && resql_options_set_extra_json(opts, lua_tostring(L, -1)) != RESQL_OK)
-        luaL_error(L, "%s", resql_errmsg(NULL));
+        raise(L, "%s", resql_errmsg(NULL));
     lua_getfield(L, i, "extra_fn");
     if (lua_type(L, -1) == LUA_TFUNCTION)
         resql_options_set_extra_callback(opts, extra_trampoline, callback_new(L, -1), callback_destroy);
@@ -760,7 +773,7 @@ static void read_options(lua_State *L, int i, resql_options *opts)
             for (int j = 1; j <= (int)lua_rawlen(L, -1); j++) {
                 lua_rawgeti(L, -1, j);
                 const char *name = lua_tostring(L, -1);
-                if (!name) luaL_error(L, "resql: %s must be a list of table names", lists[k]);
+                if (!name) raise(L, "resql: %s must be a list of table names", lists[k]);
                 if (k == 0) resql_options_include_table(opts, name);
                 else resql_options_exclude_table(opts, name);
                 lua_pop(L, 1);
@@ -792,7 +805,7 @@ static int l_log(lua_State *L)
     resql_options **box = lua_newuserdata(L, sizeof *box);
     *box = NULL;
     luaL_setmetatable(L, OPTIONS_MT);
-    if (resql_options_new(box) != RESQL_OK) return luaL_error(L, "resql: out of memory");
+    if (resql_options_new(box) != RESQL_OK) return raise(L, "resql: out of memory");
     resql_options *opts = *box;
     llogger *g = lua_newuserdata(L, sizeof *g);
     memset(g, 0, sizeof *g);
@@ -804,7 +817,7 @@ static int l_log(lua_State *L)
     resql_options_free(opts);
     *box = NULL;
     if (rc != RESQL_OK) {
-        if (rc == RESQL_MISUSE) return luaL_error(L, "%s", resql_errmsg(NULL));
+        if (rc == RESQL_MISUSE) return raise(L, "%s", resql_errmsg(NULL));
         return logger_failure(L, NULL, rc);
     }
     g->logger = logger;
@@ -826,7 +839,7 @@ static int logger_set_extra(lua_State *L)
         rc = resql_logger_set_extra_callback(g->logger, extra_trampoline, callback_new(L, 3), callback_destroy);
     else
         rc = resql_logger_set_extra_json(g->logger, luaL_optstring(L, 2, NULL));
-    if (rc != RESQL_OK) return luaL_error(L, "%s", resql_errmsg(g->logger));
+    if (rc != RESQL_OK) return raise(L, "%s", resql_errmsg(g->logger));
     lua_settop(L, 1);
     return 1;
 }
@@ -836,7 +849,7 @@ static int logger_close(lua_State *L)
     llogger *g = luaL_checkudata(L, 1, LOGGER_MT);
     if (g->logger) {
         int rc = resql_logger_close(g->logger);
-        if (rc == RESQL_MISUSE) return luaL_error(L, "%s", resql_errmsg(g->logger));
+        if (rc == RESQL_MISUSE) return raise(L, "%s", resql_errmsg(g->logger));
         if (rc != RESQL_OK) return logger_failure(L, g->logger, rc);
         close_logger(L, g);
     }
