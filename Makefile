@@ -29,7 +29,7 @@ LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-buste
 LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
 
 Q := @
-.PHONY: all deps test demo clean check-exports lua test-c test-lua test-rock
+.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock
 
 all: $(B)/libresql.so $(STATIC)
 
@@ -123,7 +123,13 @@ $(B)/demo: examples/demo.c $(STATIC)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -Icore/include $(WARNINGS) -o $@ $< $(STATIC) $(LIBS)
 
-demo: $(B)/demo
+# The main demo is the Lua one; demo-c is the same story through the C ABI.
+demo: $(B)/lua5.4/resql/core.so
+	@echo "  RUN     examples/demo.lua (Lua 5.4)"
+	$(Q)mkdir -p $(B)/demo-lua && cd $(B)/demo-lua && \
+	  LUA_PATH="$(CURDIR)/lua/?.lua;;" LUA_CPATH="$(CURDIR)/$(B)/lua5.4/?.so;;" lua5.4 $(CURDIR)/examples/demo.lua
+
+demo-c: $(B)/demo
 	@echo "  RUN     $<"
 	$(Q)cd $(B) && rm -f demo.db* demo-audit.db* demo-queries.db* && ./demo
 

@@ -69,11 +69,20 @@ static int raise(lua_State *L, const char *fmt, ...)
     return lua_error(L);
 }
 
+/* SQLite's message, or resql's reason when resql refused the commit (SQLite
+ * only says "constraint failed" then). */
+static const char *errmsg_of(sqlite3 *db)
+{
+    const char *why = sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_COMMITHOOK
+                    ? resql_commit_refusal(db) : NULL;
+    return why ? why : sqlite3_errmsg(db);
+}
+
 /* nil, message, code: how database failures come back. */
 static int db_failure(lua_State *L, sqlite3 *db)
 {
     lua_pushnil(L);
-    lua_pushstring(L, sqlite3_errmsg(db));
+    lua_pushstring(L, errmsg_of(db));
     lua_pushinteger(L, sqlite3_extended_errcode(db));
     return 3;
 }
@@ -480,11 +489,9 @@ static int db_exec(lua_State *L)
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {}
         if (rc != SQLITE_DONE) {
             /* The message belongs to the statement until it is finalized. */
-            lua_pushnil(L);
-            lua_pushstring(L, sqlite3_errmsg(d->db));
-            lua_pushinteger(L, sqlite3_extended_errcode(d->db));
+            int n = db_failure(L, d->db);
             sqlite3_finalize(stmt);
-            return 3;
+            return n;
         }
         sqlite3_finalize(stmt);
         if (with_params) break;

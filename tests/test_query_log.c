@@ -469,6 +469,8 @@ static void unwritable_log_fails_the_commit(void **state)
     assert_int_equal(rc, SQLITE_CONSTRAINT);
     assert_int_equal(sqlite3_extended_errcode(f->db), SQLITE_CONSTRAINT_COMMITHOOK);
     assert_non_null(strstr(resql_errmsg(f->log), "cannot write the query log"));
+    /* SQLite only says "constraint failed"; resql says why. */
+    assert_non_null(strstr(resql_commit_refusal(f->db), "cannot write the query log"));
     EXEC(f->db, "BEGIN; INSERT INTO t(a) VALUES ('not logged either')");
     assert_int_equal(sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL), SQLITE_CONSTRAINT);
     if (!sqlite3_get_autocommit(f->db)) EXEC(f->db, "ROLLBACK");
@@ -477,6 +479,7 @@ static void unwritable_log_fails_the_commit(void **state)
 
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM t"), 1);
     EXEC(f->db, "INSERT INTO t(a) VALUES ('logged again')");
+    assert_null(resql_commit_refusal(f->db));
     assert_string_equal(records(f, "statement"),
                         "INSERT INTO t(a) VALUES ('logged') | INSERT INTO t(a) VALUES ('logged again')");
 }

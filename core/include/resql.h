@@ -82,6 +82,15 @@ typedef struct resql_logger resql_logger;
  * failure reported to the same place. Never NULL. */
 RESQL_API const char *resql_errmsg(const resql_logger *logger);
 
+/* Why resql refused the last COMMIT of connection `db`: when a commit fails
+ * with SQLITE_CONSTRAINT_COMMITHOOK, SQLite's own message is only
+ * "constraint failed"; this gives resql's ("resql: commit refused: ...",
+ * "resql: cannot write the query log ..."). NULL when resql did not refuse
+ * the connection's last commit, or no logger is open on it. The string is
+ * owned by resql and valid until the next commit on `db` or the close of
+ * its last logger. */
+RESQL_API const char *resql_commit_refusal(sqlite3 *db);
+
 /* ---- options ------------------------------------------------------------ */
 
 /* An opaque builder of logger options. Create with resql_options_new(),

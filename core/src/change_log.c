@@ -458,9 +458,10 @@ static void end_txn(change_log *cl)
     cl->schema_touched_in_txn = 0;
 }
 
-static int on_commit(void *self)
+static int on_commit(void *self, const char **why)
 {
     change_log *cl = self;
+    *why = cl->logger->errmsg;
     int refuse = 1;
     if (cl->ctas_table[0])
         resql__format(cl->logger->errmsg,

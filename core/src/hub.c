@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -23,9 +24,15 @@ static int on_commit(void *arg)
 {
     resql_hub *hub = arg;
     if (hub->busy) return 0;
+    hub->refusal[0] = '\0';
     int refuse = 0;
-    EACH_CLIENT(hub, i)
-        if (hub->clients[i].commit && hub->clients[i].commit(hub->clients[i].self)) refuse = 1;
+    EACH_CLIENT(hub, i) {
+        const char *why = NULL;
+        if (hub->clients[i].commit && hub->clients[i].commit(hub->clients[i].self, &why)) {
+            if (!refuse) snprintf(hub->refusal, sizeof hub->refusal, "%s", why ? why : "resql: commit refused");
+            refuse = 1;
+        }
+    }
     return refuse;
 }
 
@@ -115,3 +122,13 @@ void resql__hub_detach(resql_hub *hub, int slot)
 void resql__hub_enter(resql_hub *hub) { hub->busy++; }
 
 void resql__hub_leave(resql_hub *hub) { hub->busy--; }
+
+RESQL_API const char *resql_commit_refusal(sqlite3 *db)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&hubs_lock);
+    for (resql_hub *hub = hubs; hub; hub = hub->next)
+        if (hub->db == db && hub->refusal[0]) why = hub->refusal;
+    pthread_mutex_unlock(&hubs_lock);
+    return why;
+}

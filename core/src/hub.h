@@ -15,7 +15,7 @@ typedef struct resql_hub_client {
     void *self;
     void (*preupdate)(void *self, int op, const char *db_name, const char *table,
                       sqlite3_int64 key1, sqlite3_int64 key2);
-    int (*commit)(void *self);        /* non-zero refuses the commit */
+    int (*commit)(void *self, const char **why);   /* non-zero refuses the commit, saying why */
     void (*rollback)(void *self);
     /* A top-level statement starts or ends (not trigger programs, not resql's
      * own SQL). stmt_end may run SQL on the connection. */
@@ -30,6 +30,7 @@ typedef struct resql_hub {
     int used[RESQL_HUB_SLOTS];
     int busy;                          /* > 0 while resql runs its own SQL */
     unsigned long stmt_serial;         /* statement starts and ends seen so far */
+    char refusal[1024];                /* why the last commit was refused, or "" */
 } resql_hub;
 
 /* Registers `client` in `slot` of db's hub, making the hub (and taking the

@@ -185,9 +185,10 @@ static void write_all_flights(query_log *q)
     }
 }
 
-static int on_commit(void *self)
+static int on_commit(void *self, const char **why)
 {
     query_log *q = self;
+    *why = q->logger->errmsg;
     if (!q->txn_open && !q->failed) return 0;
     write_all_flights(q);
     return end_txn(q, "commit") != SQLITE_OK;
