@@ -29,7 +29,7 @@ LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-buste
 LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
 
 Q := @
-.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock
+.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock valgrind-lua
 
 all: $(B)/libresql.so $(STATIC)
 
@@ -111,11 +111,19 @@ test-lua: $(LUA_MODULES)
 	  $$l /usr/bin/busted --lpath="lua/?.lua" --cpath="$(B)/$$l/?.so" -o plainTerminal spec/; \
 	done
 
+# The specs under valgrind (Lua 5.4): no invalid access, no definite leak,
+# also where loggers and connections are left to the garbage collector.
+valgrind-lua: $(B)/lua5.4/resql/core.so
+	$(Q)tools/need-debs valgrind
+	@echo "  VALGRIND busted on lua5.4"
+	$(Q)valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  lua5.4 /usr/bin/busted --lpath="lua/?.lua" --cpath="$(B)/lua5.4/?.so" -o plainTerminal spec/
+
 test-rock: $(B)/.deps-lua
 	@echo "  ROCK    luarocks make into a temporary tree"
 	$(Q)tools/test-rock 5.4
 
-test: test-c test-lua test-rock
+test: test-c test-lua test-rock valgrind-lua
 	@echo "  OK      all tests passed"
 
 # --- demo -------------------------------------------------------------------

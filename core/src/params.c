@@ -57,6 +57,10 @@ void resql__params_watch(sqlite3 *db, int on)
     } else if (!on) {
         for (int i = 0; i < nwatched; i++)
             if (watched[i] == db) watched[i--] = watched[--nwatched];
+        if (nwatched == 0) {
+            free(watched);
+            watched = NULL;
+        }
         for (int i = 0; i < CACHE_SLOTS; i++)
             if (cache[i].db == db) shadow_clear(&cache[i]);
     }
