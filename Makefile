@@ -29,7 +29,7 @@ LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-buste
 LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
 
 Q := @
-.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock valgrind-lua
+.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock valgrind-lua install test-install check-abi abi-baseline
 
 all: $(B)/libresql.so $(STATIC)
 
@@ -40,7 +40,7 @@ $(B)/.deps-build:
 	$(Q)touch $@
 
 $(B)/.deps-test: $(B)/.deps-build
-	$(Q)tools/need-debs libcmocka-dev binutils
+	$(Q)tools/need-debs libcmocka-dev binutils pkg-config valgrind
 	$(Q)touch $@
 
 $(B)/.deps-lua: $(B)/.deps-build
@@ -102,7 +102,22 @@ $(B)/%/resql_test_helper.so: tests/lua_helper.c $(B)/.deps-lua
 lua: $(LUA_MODULES)
 
 # --- tests ------------------------------------------------------------------
-test-c: $(TEST_BIN) check-exports
+# ABI stability: the built library against the baseline in abi/. Additions
+# pass; an incompatible change fails with abidiff's report. To change the
+# ABI on purpose: bump RESQL_ABI_VERSION/ABI_MAJOR, then `make abi-baseline`.
+ABIDIFF_FLAGS := --headers-dir1 core/include --headers-dir2 core/include
+check-abi: $(SHARED) $(B)/.deps-test
+	@echo "  CHECK   ABI of $(SHARED) against abi/libresql.abi"
+	$(Q)tools/need-debs abigail-tools
+	$(Q)rc=0; abidiff $(ABIDIFF_FLAGS) abi/libresql.abi $(SHARED) > $(B)/abidiff.txt || rc=$$?; \
+	if [ $$((rc & 11)) -ne 0 ]; then cat $(B)/abidiff.txt; echo "error: incompatible ABI change (abidiff exit $$rc)"; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then echo "  NOTE    compatible ABI additions:"; grep -E "^  \[A\]" $(B)/abidiff.txt || true; fi
+
+abi-baseline: $(SHARED)
+	@echo "  ABI     abi/libresql.abi from $(SHARED)"
+	$(Q)abidw --headers-dir core/include --out-file abi/libresql.abi $(SHARED)
+
+test-c: $(TEST_BIN) check-exports check-abi
 	$(Q)set -e; for t in $(TEST_BIN); do echo "  TEST    $$t"; $$t; done
 
 test-lua: $(LUA_MODULES)
@@ -123,7 +138,7 @@ test-rock: $(B)/.deps-lua
 	@echo "  ROCK    luarocks make into a temporary tree"
 	$(Q)tools/test-rock 5.4
 
-test: test-c test-lua test-rock valgrind-lua
+test: test-c test-lua test-rock valgrind-lua test-install
 	@echo "  OK      all tests passed"
 
 # --- demo -------------------------------------------------------------------
@@ -140,6 +155,36 @@ demo: $(B)/lua5.4/resql/core.so
 demo-c: $(B)/demo
 	@echo "  RUN     $<"
 	$(Q)cd $(B) && rm -f demo.db* demo-audit.db* demo-queries.db* && ./demo
+
+# --- install ----------------------------------------------------------------
+# The header, both libraries (with the soname links), resql.pc, the Lua module
+# for Lua 5.4 and LuaJIT (5.1), and the `resql` command-line tool.
+LUA_ABI_lua5.4 := 5.4
+LUA_ABI_luajit := 5.1
+DEST := $(DESTDIR)$(PREFIX)
+
+install: all lua
+	@echo "  INSTALL $(DEST)"
+	$(Q)install -d $(DEST)/include $(DEST)/lib/pkgconfig $(DEST)/bin
+	$(Q)install -m 644 core/include/resql.h lua/resql_lua.h $(DEST)/include/
+	$(Q)install -m 755 $(SHARED) $(DEST)/lib/
+	$(Q)ln -sf libresql.so.$(VERSION) $(DEST)/lib/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DEST)/lib/libresql.so
+	$(Q)install -m 644 $(STATIC) $(DEST)/lib/
+	$(Q)sed 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|' tools/resql.pc.in > $(DEST)/lib/pkgconfig/resql.pc
+	$(Q)for l in $(LUAS); do v=$$(case $$l in lua5.4) echo 5.4;; *) echo 5.1;; esac); \
+	  install -d $(DEST)/lib/lua/$$v/resql $(DEST)/share/lua/$$v; \
+	  install -m 755 $(B)/$$l/resql/core.so $(DEST)/lib/lua/$$v/resql/; \
+	  install -m 644 lua/resql.lua $(DEST)/share/lua/$$v/; \
+	done
+	$(Q){ echo '#!/usr/bin/env lua5.4'; \
+	  echo 'package.path = "$(PREFIX)/share/lua/5.4/?.lua;" .. package.path'; \
+	  echo 'package.cpath = "$(PREFIX)/lib/lua/5.4/?.so;" .. package.cpath'; \
+	  cat lua/resql-cli.lua; } > $(DEST)/bin/resql && chmod 755 $(DEST)/bin/resql
+
+test-install: $(B)/.deps-lua
+	@echo "  INSTALL into a temporary prefix, build against it with pkg-config"
+	$(Q)tools/test-install
 
 clean:
 	@echo "  CLEAN   $(B)"
