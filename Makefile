@@ -29,7 +29,7 @@ LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-buste
 LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
 
 Q := @
-.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock valgrind-lua install test-install check-abi abi-baseline
+.PHONY: all deps test demo demo-c clean check-exports lua test-c test-lua test-rock valgrind-lua install test-install check-abi abi-baseline test-host
 
 all: $(B)/libresql.so $(STATIC)
 
@@ -138,7 +138,7 @@ test-rock: $(B)/.deps-lua
 	@echo "  ROCK    luarocks make into a temporary tree"
 	$(Q)tools/test-rock 5.4
 
-test: test-c test-lua test-rock valgrind-lua test-install
+test: test-c test-lua test-rock valgrind-lua test-install test-host
 	@echo "  OK      all tests passed"
 
 # --- demo -------------------------------------------------------------------
@@ -181,6 +181,15 @@ install: all lua
 	  echo 'package.path = "$(PREFIX)/share/lua/5.4/?.lua;" .. package.path'; \
 	  echo 'package.cpath = "$(PREFIX)/lib/lua/5.4/?.so;" .. package.cpath'; \
 	  cat lua/resql-cli.lua; } > $(DEST)/bin/resql && chmod 755 $(DEST)/bin/resql
+
+# --- the host example: C application + Lua config script -------------------------
+$(B)/host: examples/host/host.c lua/resql_lua.h $(B)/.deps-lua
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -std=c99 $(WARNINGS) -Ilua $(LUA_INC_lua5.4) -o $@ $< -llua5.4 -lsqlite3
+
+test-host: $(B)/host $(B)/lua5.4/resql/core.so
+	@echo "  HOST    examples/host with its Lua config scripts"
+	$(Q)tools/test-host
 
 test-install: $(B)/.deps-lua
 	@echo "  INSTALL into a temporary prefix, build against it with pkg-config"
