@@ -194,6 +194,10 @@ function resql.log_queries(args)
 end
 
 function logger_methods:set_extra(extra)
+  local mt = getmetatable(self)
+  if type(self) ~= "userdata" or not mt or mt.__index ~= logger_methods then
+    misuse(2, "'set_extra' called on a %s, not a logger", type(self))
+  end
   if type(extra) == "function" then return self:set_extra_raw(nil, extra_function(extra)) end
   return self:set_extra_raw(encode_extra(extra, 2))
 end

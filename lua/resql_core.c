@@ -69,6 +69,28 @@ static int raise(lua_State *L, const char *fmt, ...)
     return lua_error(L);
 }
 
+/* Argument checks that raise "resql: bad argument #N to 'fn' (...)". For
+ * methods, #1 is the first argument after self, as in Lua's own messages. */
+static int bad_argument(lua_State *L, int i, int method, const char *fn, const char *expected)
+{
+    return raise(L, "resql: bad argument #%d to '%s' (%s expected, got %s)", method ? i - 1 : i, fn,
+                 expected, luaL_typename(L, i));
+}
+
+static const char *check_string(lua_State *L, int i, int method, const char *fn, size_t *n)
+{
+    if (lua_type(L, i) != LUA_TSTRING) bad_argument(L, i, method, fn, "string");
+    return lua_tolstring(L, i, n);
+}
+
+static void *check_self(lua_State *L, const char *mt, const char *fn, const char *what)
+{
+    void *p = luaL_testudata(L, 1, mt);
+    const char *method = strchr(fn, '_');          /* db_close -> close */
+    if (!p) raise(L, "resql: '%s' called on a %s, not a %s", method ? method + 1 : fn, luaL_typename(L, 1), what);
+    return p;
+}
+
 /* SQLite's message, or resql's reason when resql refused the commit (SQLite
  * only says "constraint failed" then). */
 static const char *errmsg_of(sqlite3 *db)
@@ -306,7 +328,7 @@ static const char *decode(lua_State *L, const char *p, const char *end, resql_bu
 static int l_decode(lua_State *L)
 {
     size_t n;
-    const char *json = luaL_checklstring(L, 1, &n);
+    const char *json = check_string(L, 1, 0, "decode", &n);
     resql_buf scratch;
     resql__buf_init(&scratch);
     const char *end = decode(L, json, json + n, &scratch, 0);
@@ -372,7 +394,7 @@ static int l_encode(lua_State *L)
 /* resql.core.blob(s) -> a value that binds as a BLOB. */
 static int l_blob(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TSTRING);
+    check_string(L, 1, 0, "blob", NULL);
     lua_createtable(L, 1, 0);
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
@@ -403,7 +425,7 @@ static ldb *new_db(lua_State *L, sqlite3 *db, int owned)
 /* resql.core.open(path, readonly) -> db | nil, message, code */
 static int l_open(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_string(L, 1, 0, "open", NULL);
     int flags = lua_toboolean(L, 2) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_URI, NULL);
@@ -433,7 +455,7 @@ static void finalize_stmt(lua_State *L, lstmt *s);
 
 static int db_close(lua_State *L)
 {
-    ldb *d = luaL_checkudata(L, 1, DB_MT);
+    ldb *d = check_self(L, DB_MT, __func__, "connection");
     if (!d->db) {
         lua_pushboolean(L, 1);
         return 1;
@@ -448,14 +470,14 @@ static int db_close(lua_State *L)
 
 static int db_is_open(lua_State *L)
 {
-    ldb *d = luaL_checkudata(L, 1, DB_MT);
+    ldb *d = check_self(L, DB_MT, __func__, "connection");
     lua_pushboolean(L, d->db != NULL);
     return 1;
 }
 
 static int db_tostring(lua_State *L)
 {
-    ldb *d = luaL_checkudata(L, 1, DB_MT);
+    ldb *d = check_self(L, DB_MT, __func__, "connection");
     if (d->db) lua_pushfstring(L, "resql.db (%s)", sqlite3_db_filename(d->db, "main"));
     else lua_pushstring(L, "resql.db (closed)");
     return 1;
@@ -465,7 +487,7 @@ static int db_tostring(lua_State *L)
 static int db_exec(lua_State *L)
 {
     ldb *d = check_db(L, 1);
-    const char *sql = luaL_checkstring(L, 2);
+    const char *sql = check_string(L, 2, 1, "exec", NULL);
     int with_params = lua_gettop(L) > 2;
     while (*sql) {
         sqlite3_stmt *stmt = NULL;
@@ -564,7 +586,7 @@ static lstmt *check_stmt(lua_State *L, int i)
 static int db_prepare(lua_State *L)
 {
     ldb *d = check_db(L, 1);
-    const char *sql = luaL_checkstring(L, 2);
+    const char *sql = check_string(L, 2, 1, "prepare", NULL);
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(d->db, sql, -1, &stmt, NULL) != SQLITE_OK) return db_failure(L, d->db);
     if (!stmt) return raise(L, "resql: prepare: no statement in the SQL text");
@@ -654,7 +676,7 @@ static int stmt_clear(lua_State *L)
 
 static int stmt_finalize(lua_State *L)
 {
-    lstmt *s = luaL_checkudata(L, 1, STMT_MT);
+    lstmt *s = check_self(L, STMT_MT, __func__, "statement");
     finalize_stmt(L, s);
     lua_pushboolean(L, 1);
     return 1;
@@ -662,7 +684,7 @@ static int stmt_finalize(lua_State *L)
 
 static int stmt_tostring(lua_State *L)
 {
-    lstmt *s = luaL_checkudata(L, 1, STMT_MT);
+    lstmt *s = check_self(L, STMT_MT, __func__, "statement");
     lua_pushfstring(L, "resql.stmt (%s)", s->stmt ? sqlite3_sql(s->stmt) : "finalized");
     return 1;
 }
@@ -802,10 +824,10 @@ static void read_options(lua_State *L, int i, resql_options *opts)
  * side prepared them (extra_json, extra_fn, clock, tables, exclude, ...). */
 static int l_log(lua_State *L)
 {
-    const char *kind = luaL_checkstring(L, 1);
+    const char *kind = check_string(L, 1, 0, "log", NULL);
     ldb *d = check_db(L, 2);
-    const char *to = luaL_optstring(L, 3, NULL);
-    luaL_checktype(L, 4, LUA_TTABLE);
+    const char *to = lua_isnil(L, 3) ? NULL : check_string(L, 3, 0, "log", NULL);
+    if (lua_type(L, 4) != LUA_TTABLE) bad_argument(L, 4, 0, "log", "table");
     int changes = strcmp(kind, "changes") == 0;
 
     /* The options live in a userdata with __gc, so a raise below frees them. */
@@ -845,7 +867,7 @@ static int logger_set_extra(lua_State *L)
     if (lua_type(L, 3) == LUA_TFUNCTION)
         rc = resql_logger_set_extra_callback(g->logger, extra_trampoline, callback_new(L, 3), callback_destroy);
     else
-        rc = resql_logger_set_extra_json(g->logger, luaL_optstring(L, 2, NULL));
+        rc = resql_logger_set_extra_json(g->logger, lua_isnil(L, 2) ? NULL : check_string(L, 2, 1, "set_extra", NULL));
     if (rc != RESQL_OK) return raise(L, "%s", resql_errmsg(g->logger));
     lua_settop(L, 1);
     return 1;
@@ -853,7 +875,7 @@ static int logger_set_extra(lua_State *L)
 
 static int logger_close(lua_State *L)
 {
-    llogger *g = luaL_checkudata(L, 1, LOGGER_MT);
+    llogger *g = check_self(L, LOGGER_MT, __func__, "logger");
     if (g->logger) {
         int rc = resql_logger_close(g->logger);
         if (rc == RESQL_MISUSE) return raise(L, "%s", resql_errmsg(g->logger));
@@ -867,28 +889,28 @@ static int logger_close(lua_State *L)
 /* __gc: a logger dropped without close() is closed however it can be. */
 static int logger_gc(lua_State *L)
 {
-    llogger *g = luaL_checkudata(L, 1, LOGGER_MT);
+    llogger *g = check_self(L, LOGGER_MT, __func__, "logger");
     close_logger(L, g);
     return 0;
 }
 
 static int logger_is_open(lua_State *L)
 {
-    llogger *g = luaL_checkudata(L, 1, LOGGER_MT);
+    llogger *g = check_self(L, LOGGER_MT, __func__, "logger");
     lua_pushboolean(L, g->logger != NULL);
     return 1;
 }
 
 static int logger_errmsg(lua_State *L)
 {
-    llogger *g = luaL_checkudata(L, 1, LOGGER_MT);
+    llogger *g = check_self(L, LOGGER_MT, __func__, "logger");
     lua_pushstring(L, resql_errmsg(g->logger));
     return 1;
 }
 
 static int logger_tostring(lua_State *L)
 {
-    llogger *g = luaL_checkudata(L, 1, LOGGER_MT);
+    llogger *g = check_self(L, LOGGER_MT, __func__, "logger");
     lua_pushstring(L, g->logger ? "resql.logger" : "resql.logger (closed)");
     return 1;
 }
@@ -897,7 +919,7 @@ static int logger_tostring(lua_State *L)
 
 static int options_gc(lua_State *L)
 {
-    resql_options **box = luaL_checkudata(L, 1, OPTIONS_MT);
+    resql_options **box = lua_touserdata(L, 1);
     resql_options_free(*box);
     *box = NULL;
     return 0;
@@ -905,7 +927,7 @@ static int options_gc(lua_State *L)
 
 static int stmt_gc(lua_State *L)
 {
-    lstmt *s = luaL_checkudata(L, 1, STMT_MT);
+    lstmt *s = check_self(L, STMT_MT, __func__, "statement");
     finalize_stmt(L, s);
     return 0;
 }
