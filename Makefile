@@ -131,7 +131,7 @@ test-lua: $(LUA_MODULES)
 valgrind-lua: $(B)/lua5.4/resql/core.so
 	$(Q)tools/need-debs valgrind
 	@echo "  VALGRIND busted on lua5.4"
-	$(Q)valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	$(Q)valgrind -q --error-exitcode=1 --keep-debuginfo=yes --leak-check=full --errors-for-leak-kinds=definite \
 	  lua5.4 /usr/bin/busted --lpath="lua/?.lua" --cpath="$(B)/lua5.4/?.so" -o plainTerminal spec/
 
 test-rock: $(B)/.deps-lua

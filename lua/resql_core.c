@@ -156,8 +156,22 @@ static void push_resql_value(lua_State *L, const resql_value *v)
     }
 }
 
+/* Binding reports misuse without raising, so the caller can finalize a
+ * statement it made first: BIND_MISUSE with the message pushed. */
+#define BIND_MISUSE (-1)
+
+static int bind_misuse(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return BIND_MISUSE;
+}
+
 /* Binds the Lua value at index i to parameter `index`, through resql_bind_*
- * so the query log sees it exactly. Raises on a value SQLite cannot hold. */
+ * so the query log sees it exactly. Returns SQLite's code, or BIND_MISUSE
+ * for a value SQLite cannot hold. */
 static int bind_value(lua_State *L, sqlite3_stmt *stmt, int index, int i)
 {
     size_t n;
@@ -182,7 +196,7 @@ static int bind_value(lua_State *L, sqlite3_stmt *stmt, int index, int i)
         }
         /* fall through */
     default:
-        return raise(L, "resql: cannot bind a %s to parameter %d", luaL_typename(L, i), index);
+        return bind_misuse(L, "resql: cannot bind a %s to parameter %d", luaL_typename(L, i), index);
     }
 }
 
@@ -206,10 +220,10 @@ static int bind_all(lua_State *L, sqlite3_stmt *stmt, int first)
                     snprintf(prefixed, sizeof prefixed, "%c%s", *p, name);
                     index = sqlite3_bind_parameter_index(stmt, prefixed);
                 }
-                if (!index) return raise(L, "resql: no parameter named '%s'", name);
+                if (!index) return bind_misuse(L, "resql: no parameter named '%s'", name);
             }
             if (index < 1 || index > count)
-                return raise(L, "resql: no parameter %d (the statement has %d)", index, count);
+                return bind_misuse(L, "resql: no parameter %d (the statement has %d)", index, count);
             int rc = bind_value(L, stmt, index, lua_gettop(L));
             if (rc != SQLITE_OK) return rc;
             lua_pop(L, 1);
@@ -217,7 +231,7 @@ static int bind_all(lua_State *L, sqlite3_stmt *stmt, int first)
         return SQLITE_OK;
     }
     if (top - first + 1 > count)
-        return raise(L, "resql: %d values for %d parameters", top - first + 1, count);
+        return bind_misuse(L, "resql: %d values for %d parameters", top - first + 1, count);
     for (int i = first; i <= top; i++) {
         int rc = bind_value(L, stmt, i - first + 1, i);
         if (rc != SQLITE_OK) return rc;
@@ -503,8 +517,9 @@ static int db_exec(lua_State *L)
             }
             int rc = bind_all(L, stmt, 3);
             if (rc != SQLITE_OK) {
+                int n = rc == BIND_MISUSE ? 0 : db_failure(L, d->db);
                 sqlite3_finalize(stmt);
-                return db_failure(L, d->db);
+                return rc == BIND_MISUSE ? lua_error(L) : n;
             }
         }
         int rc;
@@ -606,7 +621,9 @@ static int db_prepare(lua_State *L)
 static int stmt_bind(lua_State *L)
 {
     lstmt *s = check_stmt(L, 1);
-    if (bind_all(L, s->stmt, 2) != SQLITE_OK) return db_failure(L, s->owner->db);
+    int rc = bind_all(L, s->stmt, 2);
+    if (rc == BIND_MISUSE) return lua_error(L);
+    if (rc != SQLITE_OK) return db_failure(L, s->owner->db);
     lua_settop(L, 1);
     return 1;
 }
