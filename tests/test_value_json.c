@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include <float.h>
@@ -481,9 +482,62 @@ static void test_reals_comma_locale(void **state)
     setlocale(LC_NUMERIC, "C");
 }
 
+/* Significant digits of a number's text: mantissa digits without leading
+ * or trailing zeros ("0.0300" -> 1, "1000.0" -> 1, "1.25e+10" -> 3). */
+static size_t significant_digits(const char *text)
+{
+    char digits[64];
+    size_t n = 0;
+    for (const char *t = text; *t && *t != 'e' && n < sizeof digits; t++)
+        if (*t >= '0' && *t <= '9') digits[n++] = *t;
+    size_t first = 0;
+    while (first < n && digits[first] == '0') first++;
+    while (n > first && digits[n - 1] == '0') n--;
+    return n > first ? n - first : 1;
+}
+
+/* The shortest text by brute force: the first of %.1g .. %.17g that reads
+ * back to x. */
+static size_t shortest_digits(double x)
+{
+    char tmp[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*g", p, x);
+        if (strtod(tmp, NULL) == x) break;
+    }
+    return significant_digits(tmp);
+}
+
+/* REALs of every shape an application stores (short decimals, products,
+ * quotients, large and small): each encoding reads back exactly, has '.' or
+ * an exponent, and has no more significant digits than the shortest text. */
+static void test_reals_are_shortest_and_exact(void **state)
+{
+    (void)state;
+    resql_buf out;
+    resql__buf_init(&out);
+    for (int i = 1; i < 30000; i++) {
+        double samples[] = {i * 0.37, i / 1000.0, i / 7.0, i * 1.01, -i / 3.0, i * 1e10, i * 1e-6, (double)i,
+                            i * 123456.789};
+        for (size_t k = 0; k < sizeof samples / sizeof samples[0]; k++) {
+            double x = samples[k];
+            resql_value v = {SQLITE_FLOAT, 0, x, NULL, 0};
+            resql__buf_reset(&out);
+            resql__json_value(&out, &v);
+            const char *text = resql__buf_cstr(&out);
+            if (strtod(text, NULL) != x) fail_msg("%.17g encoded as %s", x, text);
+            if (!strpbrk(text, ".e")) fail_msg("%s has no '.' or exponent", text);
+            size_t got = significant_digits(text), want = shortest_digits(x);
+            if (got > want) fail_msg("%.17g encoded as %s: %zu digits, shortest has %zu", x, text, got, want);
+        }
+    }
+    resql__buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reals_are_shortest_and_exact),
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_reals_roundtrip),
         cmocka_unit_test(test_reals_random_bits),

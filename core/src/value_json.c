@@ -209,6 +209,44 @@ static void put_int(resql_buf *out, sqlite3_int64 i)
  * that reads back to it is what %.15g prints, so precision starts at 15;
  * subnormals have fewer digits of precision, so they start at 1 (5e-324).
  * Kept self-contained so a printf-free shortest algorithm can replace it. */
+/* The common case without printf: |x| in [1e-4, 1e15) that is m / 10^k
+ * for an integer m below 2^53 (so m and 10^k are exact doubles and their
+ * correctly rounded quotient is exactly what strtod gives back). The
+ * smallest such k gives the shortest text, written as %g writes it in that
+ * range: plain decimal, ".0" for integers. Returns 0 when it does not apply. */
+static size_t format_real_fast(double x, char *buf)
+{
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    double a = fabs(x);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    for (int k = 0; k < (int)(sizeof p10 / sizeof p10[0]); k++) {
+        double scaled = a * p10[k];
+        if (scaled >= 9007199254740992.0) return 0;          /* 2^53 */
+        double m = nearbyint(scaled);
+        if (m / p10[k] != a) continue;
+        char digits[24];
+        int nd = 0;
+        for (uint64_t u = (uint64_t)m; u || nd == 0; u /= 10) digits[nd++] = (char)('0' + u % 10);
+        size_t n = 0;
+        if (x < 0) buf[n++] = '-';
+        if (nd <= k) {                                       /* 0.000ddd */
+            buf[n++] = '0';
+            buf[n++] = '.';
+            for (int z = 0; z < k - nd; z++) buf[n++] = '0';
+            while (nd) buf[n++] = digits[--nd];
+        } else {
+            while (nd > k) buf[n++] = digits[--nd];
+            buf[n++] = '.';
+            if (k == 0) buf[n++] = '0';
+            while (nd) buf[n++] = digits[--nd];
+        }
+        buf[n] = '\0';
+        return n;
+    }
+    return 0;
+}
+
 static size_t format_real(double x, char *buf)
 {
     char tmp[40];
@@ -218,6 +256,7 @@ static size_t format_real(double x, char *buf)
         strcpy(buf, x < 0 ? "-1e999" : "1e999");
         return strlen(buf);
     }
+    if ((n = format_real_fast(x, buf))) return n;
     int p = (x != 0 && x > -DBL_MIN && x < DBL_MIN) ? 1 : 15;
     for (; p <= 17; p++) {
         snprintf(tmp, sizeof tmp, "%.*g", p, x);
