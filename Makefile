@@ -156,6 +156,8 @@ demo-c: $(B)/demo
 	@echo "  RUN     $<"
 	$(Q)cd $(B) && rm -f demo.db* demo-audit.db* demo-queries.db* && ./demo
 
+include bindings/python/python.mk
+
 # --- install ----------------------------------------------------------------
 # The header, both libraries (with the soname links), resql.pc, the Lua module
 # for Lua 5.4 and LuaJIT (5.1), and the `resql` command-line tool.

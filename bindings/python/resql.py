@@ -345,7 +345,10 @@ def _immortal(obj):
     """Keeps `obj` alive until the process ends, also through interpreter
     shutdown, when C may still call a trampoline (a connection closed by the
     garbage collector)."""
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    try:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    except AttributeError:      # not CPython: the module reference has to do
+        pass
     return obj
 
 

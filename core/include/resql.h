@@ -59,6 +59,10 @@ RESQL_API const char *resql_version(void);
 /* RESQL_VERSION_NUMBER of the running library. */
 RESQL_API int resql_version_number(void);
 
+/* RESQL_ABI_VERSION of the running library: what a binding that loads the
+ * library at run time (without the header) checks. */
+RESQL_API int resql_abi_version(void);
+
 /* ---- result codes ------------------------------------------------------- */
 
 #define RESQL_OK        0   /* success */

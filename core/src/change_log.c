@@ -771,8 +771,8 @@ static int install(change_log *cl)
     return refresh(cl) == SQLITE_OK ? RESQL_OK : RESQL_ERROR;
 }
 
-/* Attaches the target, then installs inside a savepoint, so that a failure
- * leaves no log table or trigger behind. */
+/* Attaches the target, then installs inside a transaction, so that a
+ * failure leaves no log table or trigger behind. */
 static int setup(change_log *cl, const char *to)
 {
     resql_logger *lg = cl->logger;
@@ -783,13 +783,18 @@ static int setup(change_log *cl, const char *to)
         resql__hub_leave(lg->hub);
         return rc;
     }
-    if (sqlite3_exec(lg->db, "SAVEPOINT resql_setup", NULL, NULL, NULL) != SQLITE_OK) {
+    /* IMMEDIATE: take the write lock first (waiting per the connection's busy
+     * timeout), rather than fail to upgrade a read lock half-way through. */
+    if (sqlite3_exec(lg->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         sql_fail(cl, SQLITE_ERROR, "starting the setup");
         rc = RESQL_ERROR;
     } else {
         rc = install(cl);
-        if (rc != RESQL_OK) sqlite3_exec(lg->db, "ROLLBACK TO resql_setup", NULL, NULL, NULL);
-        sqlite3_exec(lg->db, "RELEASE resql_setup", NULL, NULL, NULL);
+        if (rc == RESQL_OK && sqlite3_exec(lg->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            sql_fail(cl, SQLITE_ERROR, "finishing the setup");
+            rc = RESQL_ERROR;
+        }
+        if (rc != RESQL_OK) sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
     }
     resql__hub_leave(lg->hub);
     cl->schema_touched_in_txn = 0;
