@@ -209,40 +209,63 @@ static void put_int(resql_buf *out, sqlite3_int64 i)
  * that reads back to it is what %.15g prints, so precision starts at 15;
  * subnormals have fewer digits of precision, so they start at 1 (5e-324).
  * Kept self-contained so a printf-free shortest algorithm can replace it. */
-/* The common case without printf: |x| in [1e-4, 1e15) that is m / 10^k
- * for an integer m below 2^53 (so m and 10^k are exact doubles and their
- * correctly rounded quotient is exactly what strtod gives back). The
- * smallest such k gives the shortest text, written as %g writes it in that
- * range: plain decimal, ".0" for integers. Returns 0 when it does not apply. */
+/* The shortest text for |x| in [1e-4, 1e15) without printf: the range where
+ * %g writes plain decimals, which holds nearly every REAL an application
+ * stores. x = M * 2^E exactly; every number strictly inside
+ * ((M - 1/2) 2^E, (M + 1/2) 2^E) reads back as x (the ends too when M is
+ * even, as strtod rounds half to even). For k = 0, 1, ... decimal places,
+ * the first k for which that interval, times 10^k, holds an integer n gives
+ * the shortest text: n with k decimals (the n nearest x when several fit).
+ * With k <= 21 and E >= -66 every product fits 128 bits, so all of it is
+ * exact integer arithmetic. Returns 0 outside the range. */
 static size_t format_real_fast(double x, char *buf)
 {
-    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
-                                 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    typedef unsigned __int128 u128;
     double a = fabs(x);
     if (!(a >= 1e-4 && a < 1e15)) return 0;
-    for (int k = 0; k < (int)(sizeof p10 / sizeof p10[0]); k++) {
-        double scaled = a * p10[k];
-        if (scaled >= 9007199254740992.0) return 0;          /* 2^53 */
-        double m = nearbyint(scaled);
-        if (m / p10[k] != a) continue;
-        char digits[24];
+    int e2;
+    double f = frexp(a, &e2);                           /* a = f * 2^e2, f in [0.5, 1) */
+    uint64_t m = (uint64_t)ldexp(f, 53);                /* a = m * 2^(e2 - 53) exactly */
+    int shift = 53 - e2;                                /* a = m / 2^shift, shift >= 1 here */
+    if (shift < 1 || shift > 120) return 0;
+    /* Interval ends in units of 2^-(shift + 2): 4m - 2 .. 4m + 2, except that
+     * below a power of two the neighbour is half as far: 4m - 1. */
+    int inclusive = (m & 1) == 0;
+    u128 lo = ((u128)m << 2) - (m == (1ULL << 52) ? 1 : 2);
+    u128 hi = ((u128)m << 2) + 2;
+    u128 mid = (u128)m << 2;
+    int s = shift + 2;
+    u128 p10 = 1;
+    for (int k = 0; k <= 21; k++, p10 *= 10) {
+        u128 L = lo * p10, H = hi * p10, V = mid * p10;
+        u128 n_hi = H >> s;                                 /* largest n with n * 2^s <= H */
+        if ((n_hi << s) == H && !inclusive) n_hi--;
+        u128 n_lo = L >> s;                                 /* smallest n with n * 2^s >= L */
+        if ((n_lo << s) < L || ((n_lo << s) == L && !inclusive)) n_lo++;
+        if (n_lo > n_hi) continue;
+        u128 n = V >> s;                                    /* the nearest to x, half to even */
+        u128 rem = V - (n << s), half = (u128)1 << (s - 1);
+        if (rem > half || (rem == half && (n & 1))) n++;
+        if (n < n_lo) n = n_lo;
+        if (n > n_hi) n = n_hi;
+        char digits[48];
         int nd = 0;
-        for (uint64_t u = (uint64_t)m; u || nd == 0; u /= 10) digits[nd++] = (char)('0' + u % 10);
-        size_t n = 0;
-        if (x < 0) buf[n++] = '-';
-        if (nd <= k) {                                       /* 0.000ddd */
-            buf[n++] = '0';
-            buf[n++] = '.';
-            for (int z = 0; z < k - nd; z++) buf[n++] = '0';
-            while (nd) buf[n++] = digits[--nd];
+        for (; n || nd == 0; n /= 10) digits[nd++] = (char)('0' + (int)(n % 10));
+        size_t out = 0;
+        if (x < 0) buf[out++] = '-';
+        if (nd <= k) {                                      /* 0.000ddd */
+            buf[out++] = '0';
+            buf[out++] = '.';
+            for (int z = 0; z < k - nd; z++) buf[out++] = '0';
+            while (nd) buf[out++] = digits[--nd];
         } else {
-            while (nd > k) buf[n++] = digits[--nd];
-            buf[n++] = '.';
-            if (k == 0) buf[n++] = '0';
-            while (nd) buf[n++] = digits[--nd];
+            while (nd > k) buf[out++] = digits[--nd];
+            buf[out++] = '.';
+            if (k == 0) buf[out++] = '0';
+            while (nd) buf[out++] = digits[--nd];
         }
-        buf[n] = '\0';
-        return n;
+        buf[out] = '\0';
+        return out;
     }
     return 0;
 }
