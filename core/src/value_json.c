@@ -248,9 +248,10 @@ static size_t format_real_fast(double x, char *buf)
         if (rem > half || (rem == half && (n & 1))) n++;
         if (n < n_lo) n = n_lo;
         if (n > n_hi) n = n_hi;
-        char digits[48];
+        char digits[24];
         int nd = 0;
-        for (; n || nd == 0; n /= 10) digits[nd++] = (char)('0' + (int)(n % 10));
+        uint64_t d = (uint64_t)n;                           /* < 10^17: a shortest decimal */
+        for (; d || nd == 0; d /= 10) digits[nd++] = (char)('0' + (int)(d % 10));
         size_t out = 0;
         if (x < 0) buf[out++] = '-';
         if (nd <= k) {                                      /* 0.000ddd */
