@@ -30,7 +30,7 @@ for i = 3, #arg do
   local key, value = arg[i]:match("^([%w_]+)=(.*)$")
   if not key then usage("not a filter: " .. arg[i]) end
   if key == "record_id" then value = resql.decode(value)
-  elseif key == "txn" then value = tonumber(value) end
+  elseif key == "txn" then value = tonumber(value) or usage("txn must be a number: " .. value) end
   filter[key] = value
 end
 

@@ -3,7 +3,6 @@
 -- half is the friendly API. See lua/API.md.
 
 local core = require "resql.core"
-local cjson = require "cjson"
 
 local resql = {
   version = core.version,
@@ -17,23 +16,21 @@ local db_methods, stmt_methods, logger_methods = core.db_methods, core.stmt_meth
 local unpack = table.unpack or unpack
 
 -- Misuse raises "resql: ..." (no position in front: messages start with "resql:").
-local function misuse(level, fmt, ...)
+local function misuse(fmt, ...)
   error("resql: " .. string.format(fmt, ...), 0)
 end
 
-local function check_type(value, expected, what, level)
-  if type(value) ~= expected then
-    misuse(level + 1, "%s must be a %s, got %s", what, expected, type(value))
-  end
+local function check_type(value, expected, what)
+  if type(value) ~= expected then misuse("%s must be a %s, got %s", what, expected, type(value)) end
 end
 
 -- ---- connections ----------------------------------------------------------
 
 function resql.open(path, options)
-  check_type(path, "string", "open: the path", 2)
-  if options ~= nil then check_type(options, "table", "open: the options", 2) end
+  check_type(path, "string", "open: the path")
+  if options ~= nil then check_type(options, "table", "open: the options") end
   for key in pairs(options or {}) do
-    if key ~= "readonly" then misuse(2, "open: unknown option '%s'", tostring(key)) end
+    if key ~= "readonly" then misuse("open: unknown option '%s'", tostring(key)) end
   end
   return core.open(path, options and options.readonly)
 end
@@ -74,12 +71,26 @@ end
 function stmt_methods:rows() return iterate(self, false, false) end
 function stmt_methods:urows() return iterate(self, true, false) end
 
-function db_methods:rows(sql, ...) return iterate(prepared(self, sql, ...), false, true) end
-function db_methods:urows(sql, ...) return iterate(prepared(self, sql, ...), true, true) end
+-- The statement is also the loop's closing value (Lua 5.4): leaving the loop
+-- early with break finalizes it, rather than leaving it running.
+function db_methods:rows(sql, ...)
+  local stmt = prepared(self, sql, ...)
+  return iterate(stmt, false, true), nil, nil, stmt
+end
+function db_methods:urows(sql, ...)
+  local stmt = prepared(self, sql, ...)
+  return iterate(stmt, true, true), nil, nil, stmt
+end
 
 function db_methods:first(sql, ...)
-  local stmt = prepared(self, sql, ...)
-  local row, message, code = stmt:step()
+  local stmt, message, code = self:prepare(sql)
+  if not stmt then return nil, message, code end
+  if select("#", ...) > 0 then
+    local ok, err = pcall(stmt.bind, stmt, ...)
+    if not ok then stmt:finalize(); error(err, 0) end
+  end
+  local row
+  row, message, code = stmt:step()
   local result = row and stmt:row() or nil
   stmt:finalize()
   if row == nil then return nil, message, code end
@@ -88,7 +99,7 @@ end
 
 -- BEGIN; fn(db, ...); COMMIT. On an error: ROLLBACK, and the error again.
 function db_methods:transaction(fn, ...)
-  check_type(fn, "function", "transaction: the argument", 2)
+  check_type(fn, "function", "transaction: the argument")
   local ok, message, code = self:exec("BEGIN")
   if not ok then return nil, message, code end
   local results = pack(pcall(fn, self, ...))
@@ -107,18 +118,21 @@ end
 -- ---- loggers ----------------------------------------------------------------
 
 -- `extra` as the core takes it: JSON text for a table, or a function that
--- returns JSON text (or nil) for a function.
-local function encode_extra(extra, level)
+-- returns JSON text (or nil) for a function. Tables are encoded with resql's
+-- own lossless encoder (64-bit integers and REALs exact; lua-cjson would
+-- round them to 14 digits), which refuses what JSON cannot hold.
+local function encode_object(value)
+  local ok, json = pcall(core.encode_object, value)
+  if ok then return json end
+  return nil, (tostring(json):gsub("^resql: encode: ", ""))
+end
+
+local function encode_extra(extra)
   if extra == nil then return nil end
-  if type(extra) == "table" then
-    local ok, json = pcall(cjson.encode, extra)
-    if not ok then misuse(level + 1, "extra: %s", tostring(json)) end
-    if json:sub(1, 1) ~= "{" then
-      misuse(level + 1, "extra: must be a table with string keys (a JSON object), got %s", json)
-    end
-    return json
-  end
-  misuse(level + 1, "extra must be a table, a function or nil, got %s", type(extra))
+  if type(extra) ~= "table" then misuse("extra must be a table, a function or nil, got %s", type(extra)) end
+  local json, why = encode_object(extra)
+  if not json then misuse("extra: %s", why) end
+  return json
 end
 
 local function extra_function(fn)
@@ -128,16 +142,15 @@ local function extra_function(fn)
     if type(value) ~= "table" then
       error("the extra function must return a table or nil, got " .. type(value), 0)
     end
-    local ok, json = pcall(cjson.encode, value)
-    if not ok then error(tostring(json), 0) end
-    if json:sub(1, 1) ~= "{" then error("the extra function must return an object, got " .. json, 0) end
+    local json, why = encode_object(value)
+    if not json then error(why, 0) end
     return json
   end
 end
 
-local function core_options(what, args, allowed, level)
+local function core_options(what, args, allowed)
   for key in pairs(args) do
-    if not allowed[key] then misuse(level + 1, "%s: unknown option '%s'", what, tostring(key)) end
+    if not allowed[key] then misuse("%s: unknown option '%s'", what, tostring(key)) end
   end
   local options = {
     tables = args.tables, exclude = args.exclude, include_reads = args.include_reads,
@@ -146,14 +159,30 @@ local function core_options(what, args, allowed, level)
   if type(args.extra) == "function" then
     options.extra_fn = extra_function(args.extra)
   else
-    options.extra_json = encode_extra(args.extra, level + 1)
+    options.extra_json = encode_extra(args.extra)
   end
   if args.clock ~= nil then
-    check_type(args.clock, "function", "clock", level + 1)
+    check_type(args.clock, "function", "clock")
     options.clock = args.clock
   end
   for _, list in ipairs { "tables", "exclude" } do
-    if args[list] ~= nil then check_type(args[list], "table", list, level + 1) end
+    if args[list] ~= nil then
+      check_type(args[list], "table", list)
+      for _, name in ipairs(args[list]) do
+        if type(name) ~= "string" or name:find("\0", 1, true) then
+          misuse("%s: %s must be a list of table names", what, list)
+        end
+      end
+    end
+  end
+  for _, flag in ipairs { "include_reads", "drop_rollbacks" } do
+    if args[flag] ~= nil and type(args[flag]) ~= "boolean" then
+      misuse("%s: %s must be a boolean, got %s", what, flag, type(args[flag]))
+    end
+  end
+  if args.busy_timeout ~= nil and (type(args.busy_timeout) ~= "number" or args.busy_timeout < 0
+                                   or args.busy_timeout > 2^31 - 1) then
+    misuse("%s: busy_timeout must be milliseconds (a number from 0), got %s", what, tostring(args.busy_timeout))
   end
   return options
 end
@@ -165,41 +194,41 @@ local query_options = {
 }
 
 -- `to` as the core takes it: nil for the logged connection itself, else a path.
-local function target(of, to, level)
+local function target(of, to)
   if to == nil or to == of then return nil end
   if type(to) == "string" then return to end
-  if type(to) == "userdata" and to.filename then
+  if type(to) == "userdata" and getmetatable(to) and getmetatable(to).__index == db_methods then
     local file = to:filename()
-    if file == "" then misuse(level + 1, "to: an in-memory connection cannot be shared") end
+    if file == "" then misuse("to: an in-memory connection cannot be shared") end
     return file
   end
-  misuse(level + 1, "to must be a connection or a path, got %s", type(to))
+  misuse("to must be a connection or a path, got %s", type(to))
 end
 
 function resql.log_changes(args)
-  check_type(args, "table", "log_changes: the argument", 2)
-  if type(args.of) ~= "userdata" then misuse(2, "log_changes: 'of' must be a connection") end
-  local options = core_options("log_changes", args, change_options, 2)
-  return core.log("changes", args.of, target(args.of, args.to, 2), options)
+  check_type(args, "table", "log_changes: the argument")
+  if type(args.of) ~= "userdata" then misuse("log_changes: 'of' must be a connection") end
+  local options = core_options("log_changes", args, change_options)
+  return core.log("changes", args.of, target(args.of, args.to), options)
 end
 
 function resql.log_queries(args)
-  check_type(args, "table", "log_queries: the argument", 2)
-  if type(args.of) ~= "userdata" then misuse(2, "log_queries: 'of' must be a connection") end
+  check_type(args, "table", "log_queries: the argument")
+  if type(args.of) ~= "userdata" then misuse("log_queries: 'of' must be a connection") end
   if args.to == nil or args.to == args.of then
-    misuse(2, "log_queries: 'to' must be another database (a path or a connection)")
+    misuse("log_queries: 'to' must be another database (a path or a connection)")
   end
-  local options = core_options("log_queries", args, query_options, 2)
-  return core.log("queries", args.of, target(args.of, args.to, 2), options)
+  local options = core_options("log_queries", args, query_options)
+  return core.log("queries", args.of, target(args.of, args.to), options)
 end
 
 function logger_methods:set_extra(extra)
   local mt = getmetatable(self)
   if type(self) ~= "userdata" or not mt or mt.__index ~= logger_methods then
-    misuse(2, "'set_extra' called on a %s, not a logger", type(self))
+    misuse("'set_extra' called on a %s, not a logger", type(self))
   end
   if type(extra) == "function" then return self:set_extra_raw(nil, extra_function(extra)) end
-  return self:set_extra_raw(encode_extra(extra, 2))
+  return self:set_extra_raw(encode_extra(extra))
 end
 
 -- ---- reading the logs ---------------------------------------------------------
@@ -219,17 +248,17 @@ local function read_log(source, view, filter, shape)
     if not db then return error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0) end
     owned = true
   elseif type(source) ~= "userdata" then
-    misuse(3, "the log source must be a connection or a path, got %s", type(source))
+    misuse("the log source must be a connection or a path, got %s", type(source))
   end
   filter = filter or {}
-  check_type(filter, "table", "the filter", 3)
+  check_type(filter, "table", "the filter")
   local where, params = {}, {}
   local columns = { table = "table_name", record_id = "record_id", txn = "txn_id",
                     since = "executed_at >=", ["until"] = "executed_at <" }
   for key, value in pairs(filter) do
     local column = columns[key]
     if not column or (view == "resql_query_log" and (key == "table" or key == "record_id")) then
-      misuse(3, "unknown filter key '%s'", tostring(key))
+      misuse("unknown filter key '%s'", tostring(key))
     end
     if key == "record_id" then value = core.encode(value) end
     where[#where + 1] = column:find(" ") and (column .. " ?") or (column .. " = ?")

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -28,6 +29,7 @@
 #define LOGGER_MT "resql.logger"
 #define BLOB_MT "resql.blob"
 #define OPTIONS_MT "resql.options"
+#define BUFFER_MT "resql.buffer"
 
 typedef struct lstmt lstmt;
 typedef struct llogger llogger;
@@ -38,12 +40,14 @@ typedef struct llogger llogger;
 typedef struct ldb {
     sqlite3 *db;            /* NULL once closed */
     int owned;              /* opened by resql.open (else borrowed through resql.wrap) */
+    int in_callback;        /* a resql callback (extra, clock) of this connection is running */
     lstmt *stmts;
     llogger *loggers;
 } ldb;
 
 struct lstmt {
     sqlite3_stmt *stmt;     /* NULL once finalized */
+    int stepping;           /* inside sqlite3_step: a callback must not finalize it */
     ldb *owner;
     int owner_ref;
     lstmt *prev, *next;
@@ -77,10 +81,17 @@ static int bad_argument(lua_State *L, int i, int method, const char *fn, const c
                  expected, luaL_typename(L, i));
 }
 
+/* A string argument; SQL text, paths and names must not hold a NUL byte
+ * (SQLite would silently stop reading there). */
 static const char *check_string(lua_State *L, int i, int method, const char *fn, size_t *n)
 {
+    size_t len;
     if (lua_type(L, i) != LUA_TSTRING) bad_argument(L, i, method, fn, "string");
-    return lua_tolstring(L, i, n);
+    const char *s = lua_tolstring(L, i, &len);
+    if (!n && strlen(s) != len)
+        raise(L, "resql: bad argument #%d to '%s' (a NUL byte in the text)", method ? i - 1 : i, fn);
+    if (n) *n = len;
+    return s;
 }
 
 static void *check_self(lua_State *L, const char *mt, const char *fn, const char *what)
@@ -338,28 +349,95 @@ static const char *decode(lua_State *L, const char *p, const char *end, resql_bu
     return decode_scalar(L, p, q, scratch);
 }
 
+static resql_buf *new_buffer(lua_State *L);
+
 /* resql.core.decode(json) -> value; raises on malformed JSON. */
 static int l_decode(lua_State *L)
 {
     size_t n;
     const char *json = check_string(L, 1, 0, "decode", &n);
-    resql_buf scratch;
-    resql__buf_init(&scratch);
-    const char *end = decode(L, json, json + n, &scratch, 0);
-    resql__buf_free(&scratch);
+    resql_buf *scratch = new_buffer(L);             /* freed by __gc, also on a raise */
+    const char *end = decode(L, json, json + n, scratch, 0);
     if (!end || skip_ws(end, json + n) != json + n) return raise(L, "resql: malformed JSON");
     return 1;
 }
 
-static void encode_value(lua_State *L, int i, resql_buf *out)
+/* Encoding Lua values as JSON, losslessly (REALs shortest, 64-bit integers
+ * exact). Two flavours: VALUES, as SQLite sees them (true is 1, a list is a
+ * composite key), and OBJECTS, for `extra` (true is true, NaN refused). */
+enum { AS_VALUE, AS_OBJECT };
+#define MAX_DEPTH 64
+
+/* The buffer lives in a userdata with __gc, so a raise frees it. */
+static resql_buf *new_buffer(lua_State *L)
+{
+    resql_buf *b = lua_newuserdata(L, sizeof *b);
+    resql__buf_init(b);
+    luaL_setmetatable(L, BUFFER_MT);
+    return b;
+}
+
+static int buffer_gc(lua_State *L)
+{
+    resql__buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
+/* The length of the table at i if it is a list (keys 1..n), else -1. For
+ * values, a field n gives the length, as in lists resql.decode makes (which
+ * may hold nils); in objects "n" is just a key. */
+static int list_length(lua_State *L, int i, int mode)
+{
+    int has_n = 0;
+    if (mode == AS_VALUE) {
+        lua_getfield(L, i, "n");
+        has_n = lua_type(L, -1) == LUA_TNUMBER;
+        lua_pop(L, 1);
+    }
+    int n = (int)lua_rawlen(L, i);
+    if (has_n) {
+        lua_getfield(L, i, "n");
+        n = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING && has_n && !strcmp(lua_tostring(L, -1), "n")) continue;
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+            lua_pop(L, 1);
+            return -1;
+        }
+    }
+    return n;
+}
+
+static void encode(lua_State *L, int i, resql_buf *out, int mode, int depth)
 {
     resql_value v = {SQLITE_NULL, 0, 0, NULL, 0};
     size_t n;
+    if (i < 0) i = lua_gettop(L) + i + 1;
+    if (depth > MAX_DEPTH) raise(L, "resql: encode: nested too deep (a cycle?)");
     switch (lua_type(L, i)) {
-    case LUA_TBOOLEAN: v.type = SQLITE_INTEGER; v.i = lua_toboolean(L, i); break;
+    case LUA_TNIL: break;
+    case LUA_TBOOLEAN:
+        if (mode == AS_OBJECT) {
+            resql__buf_puts(out, lua_toboolean(L, i) ? "true" : "false");
+            return;
+        }
+        v.type = SQLITE_INTEGER;
+        v.i = lua_toboolean(L, i);
+        break;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, i)) { v.type = SQLITE_INTEGER; v.i = (sqlite3_int64)lua_tointeger(L, i); }
-        else { v.type = SQLITE_FLOAT; v.r = (double)lua_tonumber(L, i); }
+        if (lua_isinteger(L, i)) {
+            v.type = SQLITE_INTEGER;
+            v.i = (sqlite3_int64)lua_tointeger(L, i);
+        } else {
+            v.type = SQLITE_FLOAT;
+            v.r = (double)lua_tonumber(L, i);
+            if (mode == AS_OBJECT && (v.r != v.r || v.r - v.r != 0))
+                raise(L, "resql: encode: %s is not a JSON number", v.r != v.r ? "NaN" : "infinity");
+        }
         break;
     case LUA_TSTRING:
         v.type = SQLITE_TEXT;
@@ -376,39 +454,72 @@ static void encode_value(lua_State *L, int i, resql_buf *out)
             lua_pop(L, 1);
             return;
         }
-        /* a list of values: a composite key */
-        resql__buf_putc(out, '[');
-        for (int k = 1; k <= (int)lua_rawlen(L, i); k++) {
-            if (k > 1) resql__buf_putc(out, ',');
-            lua_rawgeti(L, i, k);
-            if (lua_type(L, -1) == LUA_TTABLE && !is_blob(L, -1))
-                raise(L, "resql: encode: nested tables are not values");
-            encode_value(L, lua_gettop(L), out);
+        luaL_checkstack(L, 4, "resql: encode: nested too deep");
+        int len = list_length(L, i, mode);
+        if (len > 0 || (len == 0 && mode == AS_VALUE)) {
+            resql__buf_putc(out, '[');
+            for (int k = 1; k <= len; k++) {
+                if (k > 1) resql__buf_putc(out, ',');
+                lua_rawgeti(L, i, k);
+                encode(L, -1, out, mode, depth + 1);
+                lua_pop(L, 1);
+            }
+            resql__buf_putc(out, ']');
+            return;
+        }
+        if (mode == AS_VALUE) raise(L, "resql: encode: a table of keys is not a value");
+        resql__buf_putc(out, '{');
+        int first = 1;
+        lua_pushnil(L);
+        while (lua_next(L, i)) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                raise(L, "resql: encode: a table with keys that are not all strings (%s key) is not an object",
+                      luaL_typename(L, -2));
+            if (!first) resql__buf_putc(out, ',');
+            first = 0;
+            const char *key = lua_tolstring(L, -2, &n);
+            resql__json_string(out, key, n);
+            resql__buf_putc(out, ':');
+            encode(L, -1, out, mode, depth + 1);
             lua_pop(L, 1);
         }
-        resql__buf_putc(out, ']');
+        resql__buf_putc(out, '}');
         return;
-    case LUA_TNIL: break;
     default: raise(L, "resql: encode: cannot encode a %s", luaL_typename(L, i));
     }
     resql__json_value(out, &v);
 }
 
-/* resql.core.encode(value) -> JSON text, as the logs write it. */
+static int push_encoded(lua_State *L, int mode)
+{
+    resql_buf *out = new_buffer(L);
+    encode(L, 1, out, mode, 0);
+    if (out->oom) return raise(L, "resql: out of memory");
+    lua_pushlstring(L, out->data ? out->data : "", out->len);
+    return 1;
+}
+
+/* resql.core.encode(value) -> JSON text, as the logs write a value (a list
+ * is a composite key). */
 static int l_encode(lua_State *L)
 {
-    resql_buf out;
-    resql__buf_init(&out);
-    encode_value(L, 1, &out);        /* may raise: only then is `out` lost (small) */
-    lua_pushlstring(L, out.data ? out.data : "", out.len);
-    resql__buf_free(&out);
-    return 1;
+    return push_encoded(L, AS_VALUE);
+}
+
+/* resql.core.encode_object(table) -> JSON object text, for `extra`. */
+static int l_encode_object(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE || is_blob(L, 1) || list_length(L, 1, AS_OBJECT) > 0)
+        return raise(L, "resql: encode: must be a table with string keys (a JSON object), got %s",
+                     lua_type(L, 1) == LUA_TTABLE ? "a list" : luaL_typename(L, 1));
+    return push_encoded(L, AS_OBJECT);
 }
 
 /* resql.core.blob(s) -> a value that binds as a BLOB. */
 static int l_blob(lua_State *L)
 {
-    check_string(L, 1, 0, "blob", NULL);
+    size_t n;
+    check_string(L, 1, 0, "blob", &n);                  /* any bytes, NULs too */
     lua_createtable(L, 1, 0);
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
@@ -426,6 +537,8 @@ static ldb *check_db(lua_State *L, int i)
     return d;
 }
 
+#define OWNERS "resql.owners"      /* weak: sqlite3* -> the resql.open object that owns it */
+
 static ldb *new_db(lua_State *L, sqlite3 *db, int owned)
 {
     ldb *d = lua_newuserdata(L, sizeof *d);
@@ -433,6 +546,13 @@ static ldb *new_db(lua_State *L, sqlite3 *db, int owned)
     d->db = db;
     d->owned = owned;
     luaL_setmetatable(L, DB_MT);
+    if (owned) {
+        lua_getfield(L, LUA_REGISTRYINDEX, OWNERS);
+        lua_pushlightuserdata(L, db);
+        lua_pushvalue(L, -3);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    }
     return d;
 }
 
@@ -455,11 +575,18 @@ static int l_open(lua_State *L)
     return 1;
 }
 
-/* resql.core.wrap(ptr) -> db, borrowing a sqlite3* that resql never closes. */
+/* resql.core.wrap(ptr) -> db, borrowing a sqlite3* that resql never closes.
+ * A pointer from db:get_ptr() gives back that connection object itself, so
+ * the wrapper can never outlive the connection it points to. */
 static int l_wrap(lua_State *L)
 {
     if (lua_type(L, 1) != LUA_TLIGHTUSERDATA || !lua_touserdata(L, 1))
         return raise(L, "resql: wrap: expected a sqlite3* as light userdata, got %s", luaL_typename(L, 1));
+    lua_getfield(L, LUA_REGISTRYINDEX, OWNERS);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 2);
     new_db(L, lua_touserdata(L, 1), 0);
     return 1;
 }
@@ -474,9 +601,17 @@ static int db_close(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
+    if (d->in_callback) return raise(L, "resql: cannot close the connection from inside a resql callback");
     while (d->loggers) close_logger(L, d->loggers);
     while (d->stmts) finalize_stmt(L, d->stmts);
-    if (d->owned) sqlite3_close_v2(d->db);      /* _v2: also on a garbage-collected path */
+    if (d->owned) {
+        lua_getfield(L, LUA_REGISTRYINDEX, OWNERS);
+        lua_pushlightuserdata(L, d->db);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+        sqlite3_close_v2(d->db);                /* _v2: also on a garbage-collected path */
+    }
     d->db = NULL;
     lua_pushboolean(L, 1);
     return 1;
@@ -510,12 +645,18 @@ static int db_exec(lua_State *L)
         if (!stmt) break;                               /* only comments or spaces left */
         if (with_params) {
             sqlite3_stmt *next = NULL;
-            if (sqlite3_prepare_v2(d->db, tail, -1, &next, NULL) == SQLITE_OK && next) {
+            int rc = sqlite3_prepare_v2(d->db, tail, -1, &next, NULL);
+            if (rc != SQLITE_OK) {                      /* text after the statement that is not SQL */
+                int n = db_failure(L, d->db);
+                sqlite3_finalize(stmt);
+                return n;
+            }
+            if (next) {
                 sqlite3_finalize(next);
                 sqlite3_finalize(stmt);
                 return raise(L, "resql: exec with parameters takes one statement");
             }
-            int rc = bind_all(L, stmt, 3);
+            rc = bind_all(L, stmt, 3);
             if (rc != SQLITE_OK) {
                 int n = rc == BIND_MISUSE ? 0 : db_failure(L, d->db);
                 sqlite3_finalize(stmt);
@@ -632,7 +773,9 @@ static int stmt_bind(lua_State *L)
 static int stmt_step(lua_State *L)
 {
     lstmt *s = check_stmt(L, 1);
+    s->stepping = 1;
     int rc = sqlite3_step(s->stmt);
+    s->stepping = 0;
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         lua_pushboolean(L, rc == SQLITE_ROW);
         return 1;
@@ -694,6 +837,7 @@ static int stmt_clear(lua_State *L)
 static int stmt_finalize(lua_State *L)
 {
     lstmt *s = check_self(L, STMT_MT, __func__, "statement");
+    if (s->stepping) return raise(L, "resql: cannot finalize a statement while it runs (from a callback)");
     finalize_stmt(L, s);
     lua_pushboolean(L, 1);
     return 1;
@@ -708,43 +852,79 @@ static int stmt_tostring(lua_State *L)
 
 /* ---- callbacks into Lua ------------------------------------------------------------ */
 
-/* A Lua function that C calls later, on the main thread (never on the
- * coroutine that happened to create it, which may be dead by then). */
+/* A Lua function that C calls later. It runs on the main thread (5.2+) or
+ * on a thread of its own (5.1, which cannot name the main thread), never on
+ * the coroutine that happened to create it, which may be dead by then.
+ * While it runs, its logger is anchored on the stack (so the garbage
+ * collector cannot free the logger under it) and its connection counts the
+ * callback (so the callback cannot close the connection under it). */
 typedef struct lua_callback {
     lua_State *L;
-    int ref;
+    int ref;                /* the function */
+    int thread_ref;         /* the thread of its own, or LUA_NOREF */
+    ldb *owner;
 } lua_callback;
 
-static lua_State *main_thread(lua_State *L)
-{
-#if LUA_VERSION_NUM >= 502
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    lua_State *main = lua_tothread(L, -1);
-    lua_pop(L, 1);
-    return main;
-#else
-    lua_getfield(L, LUA_REGISTRYINDEX, "resql.main_thread");
-    lua_State *main = lua_tothread(L, -1);
-    lua_pop(L, 1);
-    return main ? main : L;
-#endif
-}
+#define ANCHORS "resql.anchors"     /* weak: callback -> its logger's userdata */
 
-static lua_callback *callback_new(lua_State *L, int i)
+static lua_callback *callback_new(lua_State *L, int fn, int logger, ldb *owner)
 {
     lua_callback *cb = malloc(sizeof *cb);
     if (!cb) raise(L, "resql: out of memory");
-    cb->L = main_thread(L);
-    lua_pushvalue(L, i);
+    cb->owner = owner;
+    cb->thread_ref = LUA_NOREF;
+#if LUA_VERSION_NUM >= 502
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    cb->L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+#else
+    cb->L = lua_newthread(L);
+    cb->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+#endif
+    lua_pushvalue(L, fn);
     cb->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, LUA_REGISTRYINDEX, ANCHORS);
+    lua_pushlightuserdata(L, cb);
+    lua_pushvalue(L, logger < 0 ? logger - 2 : logger);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
     return cb;
 }
 
 static void callback_destroy(void *ctx)
 {
     lua_callback *cb = ctx;
-    luaL_unref(cb->L, LUA_REGISTRYINDEX, cb->ref);
+    lua_State *L = cb->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, ANCHORS);
+    lua_pushlightuserdata(L, cb);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, cb->thread_ref);   /* last: L may be this thread */
     free(cb);
+}
+
+/* Pushes the logger (anchor) and the function; returns the stack top to
+ * restore, or -1 when the stack cannot grow. */
+static int callback_enter(lua_callback *cb)
+{
+    lua_State *L = cb->L;
+    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 4)) return -1;
+    lua_getfield(L, LUA_REGISTRYINDEX, ANCHORS);
+    lua_pushlightuserdata(L, cb);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+    cb->owner->in_callback++;
+    return top;
+}
+
+static void callback_leave(lua_callback *cb, int top)
+{
+    cb->owner->in_callback--;
+    lua_settop(cb->L, top);
 }
 
 /* The Lua side (resql.lua) gives a function that returns the JSON text of
@@ -753,8 +933,11 @@ static void extra_trampoline(resql_extra_result *result, void *ctx)
 {
     lua_callback *cb = ctx;
     lua_State *L = cb->L;
-    int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+    int top = callback_enter(cb);
+    if (top < 0) {
+        resql_extra_error(result, "the Lua stack cannot grow");
+        return;
+    }
     if (lua_pcall(L, 0, 1, 0) != 0) {
         const char *msg = lua_tostring(L, -1);
         resql_extra_error(result, msg ? msg : "(error object is not a string)");
@@ -763,18 +946,30 @@ static void extra_trampoline(resql_extra_result *result, void *ctx)
     } else if (!lua_isnil(L, -1)) {
         resql_extra_error(result, "the extra function must return a table or nil");
     }
-    lua_settop(L, top);
+    callback_leave(cb, top);
 }
 
+static sqlite3_int64 system_micros(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (sqlite3_int64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A clock that fails or answers something else than a number: the system
+ * clock stands in (a log row must have a time). */
 static sqlite3_int64 clock_trampoline(void *ctx)
 {
     lua_callback *cb = ctx;
     lua_State *L = cb->L;
-    int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
-    sqlite3_int64 now = 0;
-    if (lua_pcall(L, 0, 1, 0) == 0) now = (sqlite3_int64)lua_tonumber(L, -1);
-    lua_settop(L, top);
+    int top = callback_enter(cb);
+    if (top < 0) return system_micros();
+    sqlite3_int64 now = system_micros();
+    if (lua_pcall(L, 0, 1, 0) == 0 && lua_type(L, -1) == LUA_TNUMBER) {
+        lua_Number n = lua_tonumber(L, -1);
+        if (n == n && n > -9.2e18 && n < 9.2e18) now = (sqlite3_int64)n;
+    }
+    callback_leave(cb, top);
     return now;
 }
 
@@ -801,17 +996,18 @@ static llogger *check_logger(lua_State *L, int i)
 }
 
 /* Reads the options table at index i into opts (raises on bad input). */
-static void read_options(lua_State *L, int i, resql_options *opts)
+static void read_options(lua_State *L, int i, resql_options *opts, int logger, ldb *owner)
 {
     lua_getfield(L, i, "extra_json");
     if (lua_type(L, -1) == LUA_TSTRING && resql_options_set_extra_json(opts, lua_tostring(L, -1)) != RESQL_OK)
         raise(L, "%s", resql_errmsg(NULL));
     lua_getfield(L, i, "extra_fn");
     if (lua_type(L, -1) == LUA_TFUNCTION)
-        resql_options_set_extra_callback(opts, extra_trampoline, callback_new(L, -1), callback_destroy);
+        resql_options_set_extra_callback(opts, extra_trampoline, callback_new(L, -1, logger, owner),
+                                         callback_destroy);
     lua_getfield(L, i, "clock");
     if (lua_type(L, -1) == LUA_TFUNCTION)
-        resql_options_set_clock(opts, clock_trampoline, callback_new(L, -1), callback_destroy);
+        resql_options_set_clock(opts, clock_trampoline, callback_new(L, -1, logger, owner), callback_destroy);
     static const char *const lists[] = {"tables", "exclude"};
     for (int k = 0; k < 2; k++) {
         lua_getfield(L, i, lists[k]);
@@ -856,7 +1052,7 @@ static int l_log(lua_State *L)
     llogger *g = lua_newuserdata(L, sizeof *g);
     memset(g, 0, sizeof *g);
     luaL_setmetatable(L, LOGGER_MT);
-    read_options(L, 4, opts);
+    read_options(L, 4, opts, lua_gettop(L), d);
     resql_logger *logger = NULL;
     int rc = changes ? resql_log_changes(d->db, to, opts, &logger)
                      : resql_log_queries(d->db, to, opts, &logger);
@@ -882,7 +1078,8 @@ static int logger_set_extra(lua_State *L)
     llogger *g = check_logger(L, 1);
     int rc;
     if (lua_type(L, 3) == LUA_TFUNCTION)
-        rc = resql_logger_set_extra_callback(g->logger, extra_trampoline, callback_new(L, 3), callback_destroy);
+        rc = resql_logger_set_extra_callback(g->logger, extra_trampoline, callback_new(L, 3, 1, g->owner),
+                                             callback_destroy);
     else
         rc = resql_logger_set_extra_json(g->logger, lua_isnil(L, 2) ? NULL : check_string(L, 2, 1, "set_extra", NULL));
     if (rc != RESQL_OK) return raise(L, "%s", resql_errmsg(g->logger));
@@ -1013,11 +1210,23 @@ static int db_gc(lua_State *L)
 EXPORT int luaopen_resql_core(lua_State *L);
 EXPORT int luaopen_resql_core(lua_State *L)
 {
-#if LUA_VERSION_NUM < 502
-    if (lua_pushthread(L)) lua_setfield(L, LUA_REGISTRYINDEX, "resql.main_thread");
-    else lua_pop(L, 1);
-#endif
     luaL_newmetatable(L, BLOB_MT);
+    lua_pop(L, 1);
+    lua_newtable(L);                                    /* ANCHORS, weak values */
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, ANCHORS);
+    lua_newtable(L);                                    /* OWNERS, weak values */
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, OWNERS);
+    luaL_newmetatable(L, BUFFER_MT);
+    lua_pushcfunction(L, buffer_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_newmetatable(L, OPTIONS_MT);
     lua_pushcfunction(L, options_gc);
@@ -1027,7 +1236,7 @@ EXPORT int luaopen_resql_core(lua_State *L)
     lua_newtable(L);
     static const luaL_Reg functions[] = {
         {"open", l_open}, {"wrap", l_wrap}, {"log", l_log},
-        {"encode", l_encode}, {"decode", l_decode}, {"blob", l_blob},
+        {"encode", l_encode}, {"encode_object", l_encode_object}, {"decode", l_decode}, {"blob", l_blob},
         {NULL, NULL},
     };
     luaL_setfuncs(L, functions, 0);

@@ -295,6 +295,9 @@ def _extra_trampoline(result, ctx):
         if entry is None:
             _lib.resql_extra_error(result, b"the Python extra callable was released")
             return
+        conn = entry.owner()
+        if conn is not None:
+            conn._in_callback += 1      # close() must not run under the callback
         try:
             _extra_answer(result, entry.fn())
         except BaseException as e:      # reported through resql, never raised into C
@@ -303,6 +306,9 @@ def _extra_trampoline(result, ctx):
                 conn._callback_error = e
             message = "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
             _lib.resql_extra_error(result, message.encode("utf-8", "replace"))
+        finally:
+            if conn is not None:
+                conn._in_callback -= 1
     except BaseException:
         pass
 
@@ -425,6 +431,7 @@ class Connection(object):
     def __init__(self, path, timeout=5.0, readonly=False):
         self._db = None
         self._lock = threading.RLock()
+        self._in_callback = 0       # an extra callable of this connection is running
         self._loggers = []
         self._callback_error = None
         self._savepoints = itertools.count(1)
@@ -729,10 +736,14 @@ class Connection(object):
     # -- closing ------------------------------------------------------------------
 
     def close(self):
-        """Frees the connection's loggers, then closes it. Idempotent."""
+        """Frees the connection's loggers, then closes it. Idempotent. Not from
+        inside an extra callable (Error): the connection is in use there."""
         with self._lock:
             if self._db is None:
                 return
+            if self._in_callback:
+                raise Error("resql: cannot close the connection from inside a resql callback",
+                            MISUSE, "resql")
             for logger in list(self._loggers):
                 logger._free()
             db, self._db = self._db, None

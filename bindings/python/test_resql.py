@@ -271,6 +271,18 @@ class ConnectionTest(Case):
 # The change log: the prototype's scenarios and more
 # ---------------------------------------------------------------------------
 
+class CallbackMisuseTest(Case):
+    def test_closing_the_connection_from_its_extra_callable_is_refused(self):
+        db = self.person_db()
+        logger = resql.log_changes(of=db, extra=lambda: (db.close(), {})[1])
+        with self.assertRaises(resql.Error) as caught:
+            db.execute("INSERT INTO person(name) VALUES ('a')")
+        self.assertIn("cannot close the connection from inside a resql callback", str(caught.exception))
+        self.assertFalse(db.closed)
+        self.assertEqual(db.execute("SELECT count(*) FROM person"), [(0,)])
+        logger.close()
+
+
 class ChangeLogTest(Case):
     def setUp(self):
         super().setUp()

@@ -247,7 +247,8 @@ RESQL_API int resql_logger_close(resql_logger *logger);
  * the change log's TEMP triggers are dropped, but a ROLLBACK brings them
  * back, so its SQL function stays registered and does nothing, and an
  * attached log database stays attached, until the connection closes.
- * Must not be called from an extra callback. */
+ * Must not be called from an extra callback: there it does nothing (the
+ * logger is in use), and the logger stays allocated. */
 RESQL_API void resql_logger_free(resql_logger *logger);
 
 /* ---- the query log ------------------------------------------------------ */

@@ -111,6 +111,9 @@ RESQL_API int resql_logger_close(resql_logger *logger)
 RESQL_API void resql_logger_free(resql_logger *logger)
 {
     if (!logger) return;
+    /* From inside resql's own callback the logger is in use: freeing it would
+     * pull it from under the running flush. Misuse; leak rather than crash. */
+    if (logger->hub && logger->hub->busy) return;
     if (logger->hub) close_now(logger, connection_idle(logger->db));
     if (logger->impl) logger->kind->free(logger);
     resql__extra_free(&logger->extra);
