@@ -723,7 +723,7 @@ static void expect_eq(run *r, const char *what, long long got, long long want)
         fail("%s %s: %s: %lld, expected %lld", work_name[r->w], conf_name[r->c], what, got, want);
 }
 
-/* The change log (resql or triggers) in `db`, `prefix` naming its tables. */
+/* The change log (resql's or the triggers') in `db`, `table` holding its rows. */
 static void check_change_log(run *r, sqlite3 *db, const char *table, const expect *e)
 {
     char sql[256];
@@ -1033,12 +1033,13 @@ static void print_markdown(FILE *f)
         fprintf(f, "| no heap allocation per value: resql's allocation calls per log row (worst: %s %s) "
                    "| %.3f | ≤ %.2f | %s |\n", work_name[aw], conf_name[ac], a, ALLOCS_PER_ROW_LIMIT,
                 a <= ALLOCS_PER_ROW_LIMIT ? "**PASS**" : "**FAIL**");
-    fprintf(f, "\n## Results\n\nMedian of %d rounds; × bare is the ratio of medians. Memory: resql's "
+    fprintf(f, "\n## Results\n\nMedian of %d round%s; × bare is the ratio of medians. Memory: resql's "
                "heap at its peak during the workload (counted by a malloc wrapper), the number of "
                "resql's allocation calls during the workload, and SQLite's peak "
                "(`sqlite3_memory_highwater`, process-wide: page caches, session buffers, the query "
                "log's connection). Log rows: change-log rows, changes in the changesets, plus "
-               "query-log records, each checked against what the workload did.\n\n", opt.rounds);
+               "query-log records, each checked against what the workload did.\n\n", opt.rounds,
+               opt.rounds == 1 ? "" : "s");
     fprintf(f, "| workload | config | median ms | × bare | min–max ms | resql peak KiB | resql allocs | "
                "SQLite peak MiB | log rows |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int w = 0; w < NWORK; w++) {

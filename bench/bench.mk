@@ -44,4 +44,4 @@ bench-callgrind: $(BENCH_BIN)
 bench-report: $(BENCH_BIN)
 	$(Q)tools/need-debs gnuplot-nox
 	@echo "  BENCH   bench/REPORT.md and bench/ratios.png (benchmark, memory check, callgrind)"
-	$(Q)bench/report.sh $(BENCH_BIN) $(CALLGRIND_SCALE) $(B)/bench
+	$(Q)CC="$(CC)" CFLAGS="$(CFLAGS)" bench/report.sh $(BENCH_BIN) $(CALLGRIND_SCALE) $(B)/bench

@@ -46,13 +46,14 @@ done; done
 awk -v scale="$scale" -v md="$md" '
     { w[NR] = $1; c[NR] = $2; ir[NR] = $3; if ($2 == "bare") bare[$1] = $3 }
     function ratio(i) { return bare[w[i]] > 0 ? sprintf("%.2f", ir[i] / bare[w[i]]) : "-" }
+    function commas(n,   s) { s = sprintf("%d", n); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); return s }
     END {
         printf "\ninstructions (callgrind, scale %s, timed part only):\n", scale
         printf "%-8s %-17s %16s %8s\n", "workload", "config", "Ir", "x bare"
-        for (i = 1; i <= NR; i++) printf "%-8s %-17s %16d %8s\n", w[i], c[i], ir[i], ratio(i)
+        for (i = 1; i <= NR; i++) printf "%-8s %-17s %16s %8s\n", w[i], c[i], commas(ir[i]), ratio(i)
         if (md != "") {
             print "| workload | config | instructions | × bare |" > md
             print "| --- | --- | ---: | ---: |" > md
-            for (i = 1; i <= NR; i++) printf "| %s | %s | %d | %s |\n", w[i], c[i], ir[i], ratio(i) > md
+            for (i = 1; i <= NR; i++) printf "| %s | %s | %s | %s |\n", w[i], c[i], commas(ir[i]), ratio(i) > md
         }
     }' "$counts"
