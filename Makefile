@@ -25,7 +25,7 @@ TEST_BIN    := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 LUAS        := lua5.4 luajit
 LUA_INC_lua5.4 := -I/usr/include/lua5.4
 LUA_INC_luajit := -I/usr/include/luajit-2.1
-LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-cjson lua-busted luarocks
+LUA_DEBS    := lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-busted luarocks
 LUA_MODULES := $(foreach l,$(LUAS),$(B)/$(l)/resql/core.so $(B)/$(l)/resql_test_helper.so)
 
 Q := @

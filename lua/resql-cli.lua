@@ -7,7 +7,6 @@
 -- Each record is printed as one line of JSON (resql's lossless value JSON
 -- for diffs, keys and parameters).
 local resql = require "resql"
-local cjson = require "cjson"
 
 local function usage(message)
   io.stderr:write("resql: ", message, "\n",
@@ -34,8 +33,8 @@ for i = 3, #arg do
   filter[key] = value
 end
 
--- Logged JSON columns are printed as logged, not re-encoded (which could
--- lose int64 precision or REAL-ness in cjson).
+-- Logged JSON columns are printed as logged; the others are encoded with
+-- resql's own lossless encoder.
 local db = assert(resql.open(path, { readonly = true }))
 local view = command == "changes" and "resql_change_log" or "resql_query_log"
 local json_columns = { diff = true, record_id = true, prev_record_id = true, extra = true, parameters = true }
@@ -50,8 +49,8 @@ local ok, err = pcall(function()
       local value = row[name]
       if value == nil then value = "null"
       elseif json_columns[name] then value = tostring(value)
-      else value = cjson.encode(value) end
-      parts[#parts + 1] = cjson.encode(name) .. ":" .. value
+      else value = resql.encode(value) end
+      parts[#parts + 1] = resql.encode(name) .. ":" .. value
     end
     print("{" .. table.concat(parts, ",") .. "}")
   end

@@ -16,7 +16,6 @@ application's own transactions.
 }
 dependencies = {
   "lua >= 5.1",
-  "lua-cjson",
 }
 external_dependencies = {
   SQLITE = { header = "sqlite3.h", library = "sqlite3" },
