@@ -138,7 +138,7 @@ test-rock: $(B)/.deps-lua
 	@echo "  ROCK    luarocks make into a temporary tree"
 	$(Q)tools/test-rock 5.4
 
-test: test-c test-lua test-rock valgrind-lua test-install test-host
+test: test-c test-lua test-rock valgrind-lua test-install test-host bench-smoke
 	@echo "  OK      all tests passed"
 
 # --- demo -------------------------------------------------------------------
@@ -157,6 +157,7 @@ demo-c: $(B)/demo
 	$(Q)cd $(B) && rm -f demo.db* demo-audit.db* demo-queries.db* && ./demo
 
 include bindings/python/python.mk
+include bench/bench.mk
 
 # --- install ----------------------------------------------------------------
 # The header, both libraries (with the soname links), resql.pc, the Lua module

@@ -593,9 +593,6 @@ static void setup(run *r)
     if (changes_to >= 0 &&
         resql_log_changes(r->db, changes_to ? path_audit : NULL, NULL, &r->changes) != RESQL_OK)
         fail("%s %s: resql_log_changes: %s", work_name[r->w], conf_name[r->c], resql_errmsg(NULL));
-    /* An attached database starts with synchronous=FULL (SQLite's default
-     * here); give it the app's NORMAL, as an application would. */
-    if (changes_to == 1) exec(r, "PRAGMA resql_log.synchronous = NORMAL");
     if (queries) {
         if (resql_log_queries(r->db, path_queries, NULL, &r->queries) != RESQL_OK)
             fail("%s %s: resql_log_queries: %s", work_name[r->w], conf_name[r->c], resql_errmsg(NULL));

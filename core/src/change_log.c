@@ -705,6 +705,7 @@ static int attach_target(change_log *cl, const char *to)
         return RESQL_CANTOPEN;
     }
     cl->log_db = LOG_ALIAS;
+    resql__copy_synchronous(lg->db, lg->db, LOG_ALIAS);    /* an attached database starts at FULL */
     const char *main_file = sqlite3_db_filename(lg->db, "main");
     const char *log_file = sqlite3_db_filename(lg->db, LOG_ALIAS);
     if (main_file && log_file && *main_file && strcmp(main_file, log_file) == 0) {

@@ -86,3 +86,16 @@ int resql__log_tables_create(sqlite3 *db, const char *db_name, char *errmsg)
     }
     return SQLITE_OK;
 }
+
+int resql__copy_synchronous(sqlite3 *app, sqlite3 *log, const char *log_schema)
+{
+    sqlite3_stmt *q = NULL;
+    int level = 2;                                      /* FULL, SQLite's default */
+    if (sqlite3_prepare_v2(app, "PRAGMA main.synchronous", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        level = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA \"%s\".synchronous = %d", log_schema, level);
+    return sqlite3_exec(log, sql, NULL, NULL, NULL);
+}

@@ -12,6 +12,13 @@
  * code with the message in errmsg. */
 int resql__log_tables_create(sqlite3 *db, const char *db_name, char *errmsg);
 
+/* Gives the log database (schema `log_schema` of connection `log`) the
+ * synchronous level of the application's main database: the log is exactly
+ * as durable as the data it logs. (FULL on the log of an application that
+ * runs NORMAL would cost an fsync per transaction and buy nothing: the
+ * application's own commit may be lost the same way.) */
+int resql__copy_synchronous(sqlite3 *app, sqlite3 *log, const char *log_schema);
+
 /* 1 if `name` is one of resql's log tables. */
 int resql__is_log_table(const char *name);
 

@@ -260,23 +260,6 @@ static const resql_logger_kind query_log_kind = {
     "query log", RESQL_HUB_QUERIES, NULL, kind_close, kind_free,
 };
 
-/* The log is exactly as durable as the data it logs: the same
- * synchronous level as the application's main database. (FULL on a log
- * whose application runs NORMAL would cost an fsync per transaction and buy
- * nothing: the application's own commit may be lost the same way.) */
-static int match_durability(sqlite3 *app, sqlite3 *log)
-{
-    sqlite3_stmt *q = NULL;
-    int level = 2;                                      /* FULL, SQLite's default */
-    if (sqlite3_prepare_v2(app, "PRAGMA main.synchronous", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        level = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA synchronous = %d", level);
-    return sqlite3_exec(log, sql, NULL, NULL, NULL);
-}
-
 static int open_target(query_log *q, const char *to, int busy_ms)
 {
     resql_logger *lg = q->logger;
@@ -287,7 +270,7 @@ static int open_target(query_log *q, const char *to, int busy_ms)
         /* WAL: people reading the log never block the writes. */
         rc = sqlite3_exec(q->log, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     }
-    if (rc == SQLITE_OK) rc = match_durability(lg->db, q->log);
+    if (rc == SQLITE_OK) rc = resql__copy_synchronous(lg->db, q->log, "main");
     if (rc != SQLITE_OK) {
         resql__format(lg->errmsg, "resql: cannot open the query-log database \"%s\": %s", to,
                       q->log ? sqlite3_errmsg(q->log) : "out of memory");
