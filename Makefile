@@ -89,10 +89,11 @@ check-exports: $(B)/libresql.so $(B)/.deps-test
 	$(Q)tests/check_exports.sh $(SHARED) core/include/resql.h
 
 # --- the Lua module ---------------------------------------------------------
-$(B)/%/resql/core.so: lua/resql_core.c lua/compat.h $(CORE_OBJ) $(B)/.deps-lua
+LCORE_SRC   := $(wildcard lua/core/*.c)
+$(B)/%/resql/core.so: $(LCORE_SRC) lua/core/lcore.h lua/compat.h $(CORE_OBJ) $(B)/.deps-lua
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(CORE_FLAGS) $(LUA_INC_$*) -shared -o $@ lua/resql_core.c $(CORE_OBJ) $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(CORE_FLAGS) -Ilua -Ilua/core $(LUA_INC_$*) -shared -o $@ $(LCORE_SRC) $(CORE_OBJ) $(LIBS)
 
 $(B)/%/resql_test_helper.so: tests/lua_helper.c $(B)/.deps-lua
 	@mkdir -p $(dir $@)

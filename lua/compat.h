@@ -9,7 +9,7 @@
 #if LUA_VERSION_NUM < 502
 #  define lua_rawlen(L, i) lua_objlen((L), (i))
 #  ifndef LUA_JITLIBNAME   /* LuaJIT 2.1 has these three */
-static void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
     for (; l->name; l++) {
         for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
@@ -18,7 +18,7 @@ static void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     }
     lua_pop(L, nup);
 }
-static void *luaL_testudata(lua_State *L, int i, const char *name)
+static inline void *luaL_testudata(lua_State *L, int i, const char *name)
 {
     void *p = lua_touserdata(L, i);
     if (!p || !lua_getmetatable(L, i)) return NULL;
@@ -27,7 +27,7 @@ static void *luaL_testudata(lua_State *L, int i, const char *name)
     lua_pop(L, 2);
     return same ? p : NULL;
 }
-static void luaL_setmetatable(lua_State *L, const char *name)
+static inline void luaL_setmetatable(lua_State *L, const char *name)
 {
     luaL_getmetatable(L, name);
     lua_setmetatable(L, -2);
@@ -39,7 +39,7 @@ static void luaL_setmetatable(lua_State *L, const char *name)
 /* Integers: on 5.1 / LuaJIT every number is a double; an integral one with
  * magnitude below 2^53 is taken as an INTEGER when bound. */
 #  include <math.h>
-static int lua_isinteger(lua_State *L, int i)
+static inline int lua_isinteger(lua_State *L, int i)
 {
     if (lua_type(L, i) != LUA_TNUMBER) return 0;
     lua_Number n = lua_tonumber(L, i);
