@@ -406,10 +406,13 @@ def _table_names(names, what):
 
 def _path_bytes(path, what):
     try:
-        return os.fsencode(path)
+        raw = os.fsencode(path)
     except TypeError:
         raise TypeError("resql: %s must be a path (str, bytes or os.PathLike), not %s"
                         % (what, type(path).__name__)) from None
+    if b"\0" in raw:           # SQLite would stop reading the name there
+        raise ValueError("resql: %s contains a NUL character" % what)
+    return raw
 
 
 # ---- connections -----------------------------------------------------------------
@@ -435,6 +438,8 @@ class Connection(object):
         self._loggers = []
         self._callback_error = None
         self._savepoints = itertools.count(1)
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 <= timeout <= 2147483:
+            raise ValueError("resql: timeout must be seconds from 0 to 2147483, not %r" % (timeout,))
         raw = _path_bytes(path, "path")
         flags = _SQLITE_OPEN_URI | (_SQLITE_OPEN_READONLY if readonly
                                     else _SQLITE_OPEN_READWRITE | _SQLITE_OPEN_CREATE)

@@ -271,6 +271,16 @@ class ConnectionTest(Case):
 # The change log: the prototype's scenarios and more
 # ---------------------------------------------------------------------------
 
+class BadConnectArgumentsTest(Case):
+    def test_a_nul_in_the_path_or_a_bad_timeout_is_refused(self):
+        with self.assertRaises(ValueError):
+            resql.connect(self.path("a\0b.db"))
+        self.assertFalse(os.path.exists(self.path("a")))
+        for timeout in (None, -1, 1e10, "5"):
+            with self.assertRaises(ValueError):
+                resql.connect(self.path("t.db"), timeout=timeout)
+
+
 class CallbackMisuseTest(Case):
     def test_closing_the_connection_from_its_extra_callable_is_refused(self):
         db = self.person_db()
