@@ -32,15 +32,22 @@ int lcore_db_prepare(lua_State *L)
 {
     ldb *d = lcore_check_db(L, 1);
     const char *sql = lcore_check_string(L, 2, 1, "prepare", NULL);
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(d->db, sql, -1, &stmt, NULL) != SQLITE_OK) return lcore_db_failure(L, d->db);
-    if (!stmt) return lcore_raise(L, "resql: prepare: no statement in the SQL text");
+    /* Everything that may raise (allocations) comes before the statement
+     * exists, so a raise never leaves one unfinalized. */
     lstmt *s = lua_newuserdata(L, sizeof *s);
     memset(s, 0, sizeof *s);
+    lua_pushvalue(L, 1);
+    int owner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(d->db, sql, -1, &stmt, NULL) != SQLITE_OK || !stmt) {
+        luaL_unref(L, LUA_REGISTRYINDEX, owner_ref);
+        if (stmt == NULL && sqlite3_errcode(d->db) == SQLITE_OK)
+            return lcore_raise(L, "resql: prepare: no statement in the SQL text");
+        return lcore_db_failure(L, d->db);
+    }
     s->stmt = stmt;
     s->owner = d;
-    lua_pushvalue(L, 1);
-    s->owner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->owner_ref = owner_ref;
     s->next = d->stmts;
     if (d->stmts) d->stmts->prev = s;
     d->stmts = s;
