@@ -44,6 +44,7 @@ build = {
         "core/src/logger.c",
         "core/src/options.c",
         "core/src/params.c",
+        "core/src/pending_vtab.c",
         "core/src/preupdate_layout.c",
         "core/src/query_log.c",
         "core/src/schema.c",

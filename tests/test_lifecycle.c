@@ -62,11 +62,11 @@ static void close_refused_while_a_statement_runs(void **state)
     EXEC(f->db, "INSERT INTO t(v) VALUES (3)");
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_changes"), 1);
     assert_int_equal(resql_logger_close(log), RESQL_OK);
-    assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_function_list WHERE name LIKE 'resql%'"), 0);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_module_list WHERE name LIKE 'resql%'"), 0);
     resql_logger_free(log);
 }
 
-/* Freed while a statement runs: the function stays registered but inert. */
+/* Freed while a statement runs: resql_pending stays registered but empty. */
 static void free_while_a_statement_runs(void **state)
 {
     fixture *f = *state;
@@ -78,7 +78,7 @@ static void free_while_a_statement_runs(void **state)
     resql_logger_free(log);
     sqlite3_finalize(select);
     EXEC(f->db, "INSERT INTO t(v) VALUES (2)");
-    EXEC(f->db, "SELECT resql_changes_flush()");        /* no longer points at anything */
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_pending"), 0);   /* points at nothing */
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_changes"), 0);
 }
 
@@ -201,6 +201,22 @@ static void create_table_as_select_with_a_rowid_column(void **state)
     resql_logger_free(log);
 }
 
+/* The triggers name resql_changes without a schema (SQLite allows none in a
+ * trigger's INSERT): a main database that has its own resql_changes would
+ * take the rows meant for an attached log, so that setup is refused. */
+static void attached_log_refused_when_main_has_a_log_table(void **state)
+{
+    fixture *f = *state;
+    const char *audit = "/tmp/resql-test-lifecycle-shadow.db";
+    unlink(audit);
+    resql_logger *log = start(f->db);                  /* leaves the log tables in main */
+    resql_logger_free(log);
+    assert_int_equal(resql_log_changes(f->db, audit, NULL, &log), RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(NULL), "has a resql_changes table too"));
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_database_list WHERE name = 'resql_log'"), 0);
+    unlink(audit);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +230,7 @@ int main(void)
         T(change_log_setup_is_not_in_the_query_log),
         T(empty_target_name_is_refused),
         T(create_table_as_select_with_a_rowid_column),
+        T(attached_log_refused_when_main_has_a_log_table),
 #undef T
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);

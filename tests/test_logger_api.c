@@ -120,8 +120,9 @@ static void assert_connection_untouched_at(sqlite3 *db, const char *file, int li
     long long temp = query_int(db, "SELECT count(*) FROM sqlite_temp_schema");
     long long attached = resql_log_attached(db);
     long long tables = resql_tables_in_main(db);
-    long long functions = query_int(db, "SELECT count(*) FROM pragma_function_list "
-                                        "WHERE name LIKE 'resql%'");
+    long long functions = query_int(db, "SELECT (SELECT count(*) FROM pragma_function_list "
+                                        "WHERE name LIKE 'resql%') + (SELECT count(*) FROM "
+                                        "pragma_module_list WHERE name LIKE 'resql%')");
     sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
     if (temp || attached || tables || functions || stmt) {
         fprintf(stderr, "%s:%d: the connection was changed: %lld TEMP objects, resql_log "
@@ -1048,13 +1049,13 @@ static void test_close_restores_connection(void **state)
     /* The checks below can see resql's objects while it is open. */
     assert_int_equal(resql_log_attached(db), 1);
     assert_true(query_int(db, "SELECT count(*) FROM sqlite_temp_schema") > 0);
-    assert_true(query_int(db, "SELECT count(*) FROM pragma_function_list "
-                              "WHERE name = 'resql_changes_flush'") > 0);
+    assert_true(query_int(db, "SELECT count(*) FROM pragma_module_list "
+                              "WHERE name = 'resql_pending'") > 0);
 
     assert_int_equal(resql_logger_close(log), RESQL_OK);
     assert_int_equal(query_int(db, "SELECT count(*) FROM sqlite_temp_schema"), 0);
     assert_int_equal(resql_log_attached(db), 0);
-    assert_contains(exec_err(db, "SELECT resql_changes_flush()"), "no such function");
+    assert_contains(exec_err(db, "SELECT * FROM resql_pending"), "no such table");
     assert_connection_untouched(db);
     /* No hooks of resql's are left (each call returns the previous argument). */
     assert_null(sqlite3_preupdate_hook(db, NULL, NULL));

@@ -912,7 +912,7 @@ static void test_include_missing_table_is_misuse(void **state)
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM sqlite_temp_schema"), 0);
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_database_list "
                                       "WHERE name = 'resql_log'"), 0);
-    assert_string_equal(query_text(f->db, "SELECT count(*) FROM pragma_function_list "
+    assert_string_equal(query_text(f->db, "SELECT count(*) FROM pragma_module_list "
                                           "WHERE name LIKE 'resql%'"), "0");
     assert_null(sqlite3_commit_hook(f->db, NULL, NULL));
     assert_null(sqlite3_rollback_hook(f->db, NULL, NULL));

@@ -22,8 +22,11 @@
  * (sqlite3_preupdate_hook, sqlite3_commit_hook, sqlite3_rollback_hook,
  * sqlite3_trace_v2). The application must not set them itself; closing the
  * last logger of a connection clears them again. resql also creates TEMP
- * triggers named "resql_*" and SQL functions named "resql_*" on the
- * connection, and removes them on close.
+ * triggers named "resql_*" and an eponymous virtual table "resql_pending"
+ * on the connection, and removes them on close. A change log into another
+ * database needs that no other schema searched before it (temp, main) has a
+ * table named resql_changes: SQLite allows no schema name in a trigger's
+ * INSERT.
  *
  * Threads
  * -------
@@ -245,7 +248,7 @@ RESQL_API int resql_logger_close(resql_logger *logger);
  * first to see it) and frees it. NULL is a no-op. Inside a transaction, or
  * while a statement runs, what cannot be undone yet is made inert instead:
  * the change log's TEMP triggers are dropped, but a ROLLBACK brings them
- * back, so its SQL function stays registered and does nothing, and an
+ * back, so its resql_pending table stays registered and empty, and an
  * attached log database stays attached, until the connection closes.
  * Must not be called from an extra callback: there it does nothing (the
  * logger is in use), and the logger stays allocated. */

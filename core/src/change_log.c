@@ -1,17 +1,18 @@
-/* The change log: capture row images in the preupdate hook, write them as
- * log rows from the TEMP triggers' call to the flush function, inside the
- * application's own statement (DESIGN.md, "How data flows"). */
+/* The change log: capture row images in the preupdate hook; the TEMP
+ * triggers write them as log rows by reading the resql_pending virtual table
+ * (pending.h), inside the application's own statement (DESIGN.md, "How data
+ * flows"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log_tables.h"
 #include "logger.h"
+#include "pending.h"
 #include "preupdate_layout.h"
 #include "schema.h"
 #include "value_json.h"
 
-#define FLUSH_FN "resql_changes_flush"
 #define LOG_ALIAS "resql_log"
 
 /* A captured value; TEXT/BLOB bytes live in change_log.bytes at `off`
@@ -38,17 +39,12 @@ typedef struct pending_row {
     size_t first;
 } pending_row;
 
-/* The flush function's user data. SQLite owns it (and frees it when the
- * function goes); it outlives a logger freed inside a transaction, whose
- * TEMP triggers a ROLLBACK can bring back: then `log` is NULL and the
- * function does nothing. */
-typedef struct flush_handle {
-    struct change_log *log;
-} flush_handle;
-
 typedef struct change_log {
     resql_logger *logger;
-    flush_handle *flush;
+    resql_pending_source *source;       /* what resql_pending reads; owned by SQLite */
+    char trigger_body[256];             /* INSERT INTO <log>.resql_changes ... FROM resql_pending */
+    size_t drained;                     /* rows of this drain handed out so far */
+    char now[48];
     const char *log_db;                 /* "main" or LOG_ALIAS */
     resql_names include, exclude;
     resql_table_filter filter;
@@ -77,7 +73,7 @@ typedef struct change_log {
     char ctas_table[256];               /* CREATE TABLE ... AS SELECT running: its table */
     sqlite3 *scratch_db;                /* private, for evaluating column defaults */
 
-    sqlite3_stmt *write_txn, *insert_change, *read_schema_version;
+    sqlite3_stmt *write_txn, *drain, *read_schema_version;
     resql_buf record_id, prev_record_id, diff, scratch;
 } change_log;
 
@@ -134,7 +130,7 @@ static int add_value(change_log *cl, sqlite3_value *v)
 }
 
 /* Copies every slot of one image; which slot is which column is decided at
- * flush time, when the table's columns can be re-read if they changed. */
+ * write time, when the table's columns can be re-read if they changed. */
 static int capture_image(change_log *cl, sqlite3 *db, int new_image, int width)
 {
     for (int i = 0; i < width; i++) {
@@ -171,7 +167,7 @@ static void on_preupdate(void *self, int op, const char *db_name, const char *ta
     cl->rows[cl->nrows++] = row;
 }
 
-/* ---- writing (inside the flush function, where SQL may run) ----------------- */
+/* ---- writing (inside the triggers' statement, where SQL may run) ------------ */
 
 static int sql_fail(change_log *cl, int rc, const char *what)
 {
@@ -384,67 +380,75 @@ static const char *kind_name(int op)
     return op == SQLITE_INSERT ? "insert" : op == SQLITE_UPDATE ? "update" : "delete";
 }
 
-static int write_row(change_log *cl, const pending_row *row, const char *now)
+/* Encodes the row's diff and keys. Returns 1 to log it, 0 for an update
+ * that changed nothing, or -1 on an error. */
+static int encode_row(change_log *cl, const pending_row *row, int *key_changed)
 {
-    int rc = resolve_row(cl, row);
-    if (rc) return rc;
+    if (resolve_row(cl, row)) return -1;
     int ncols = encode_diff(cl, row, &cl->diff);
-    int key_changed = 0;
+    *key_changed = 0;
     encode_key(cl, row, row->op != SQLITE_DELETE, &cl->record_id);
     if (row->op == SQLITE_UPDATE) {
         encode_key(cl, row, 0, &cl->prev_record_id);
-        key_changed = cl->prev_record_id.len != cl->record_id.len ||
-                      memcmp(cl->prev_record_id.data, cl->record_id.data, cl->record_id.len) != 0;
+        *key_changed = cl->prev_record_id.len != cl->record_id.len ||
+                       memcmp(cl->prev_record_id.data, cl->record_id.data, cl->record_id.len) != 0;
     }
-    if (row->op == SQLITE_UPDATE && ncols == 0 && !key_changed) return SQLITE_OK;   /* nothing changed */
-    if (cl->diff.oom || cl->record_id.oom || cl->prev_record_id.oom) return sql_fail(cl, SQLITE_NOMEM, "encoding");
-
-    if ((rc = ensure_txn(cl, now))) return rc;
-    sqlite3_stmt *s = cl->insert_change;
-    sqlite3_bind_int64(s, 1, cl->txn_id);
-    sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, row->table->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, cl->record_id.data, (int)cl->record_id.len, SQLITE_STATIC);
-    if (key_changed)
-        sqlite3_bind_text(s, 5, cl->prev_record_id.data, (int)cl->prev_record_id.len, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, kind_name(row->op), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, cl->diff.data, (int)cl->diff.len, SQLITE_STATIC);
-    return step_once(cl, s, "writing the change log");
+    if (cl->diff.oom || cl->record_id.oom || cl->prev_record_id.oom) {
+        sql_fail(cl, SQLITE_NOMEM, "encoding");
+        return -1;
+    }
+    return !(row->op == SQLITE_UPDATE && ncols == 0 && !*key_changed);
 }
 
-static int write_pending(change_log *cl)
+/* ---- draining, for the triggers' INSERT ... SELECT FROM resql_pending ----- */
+
+int resql__pending_begin(change_log *cl, const char **errmsg)
 {
+    *errmsg = cl->logger->errmsg;
+    cl->drained = 0;
     if (cl->capture_failed) {
         resql__format(cl->logger->errmsg, "resql: out of memory while capturing a change");
         return SQLITE_NOMEM;
     }
-    int rc;
-    if (!cl->in_txn && (rc = check_schema_version(cl))) return rc;
-    char now[48];
-    for (size_t i = 0; i < cl->nrows; i++) {
-        resql__format_time(resql__clock_now(cl->logger->clock), now);
-        if ((rc = write_row(cl, &cl->rows[i], now))) return rc;
-    }
-    return SQLITE_OK;
+    return cl->in_txn || cl->nrows == 0 ? SQLITE_OK : check_schema_version(cl);
 }
 
-/* SELECT resql_changes_flush(): called by the TEMP triggers after each row
- * change, inside the application's statement. */
-static void flush_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+int resql__pending_next(change_log *cl, resql_log_row *out, const char **errmsg)
 {
-    change_log *cl = ((flush_handle *)sqlite3_user_data(ctx))->log;
-    if (!cl || (cl->nrows == 0 && !cl->capture_failed)) return;
     resql_logger *lg = cl->logger;
-    resql__hub_enter(lg->hub);
-    sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);   /* the app's, not ours */
-    int rc = write_pending(cl);
-    sqlite3_set_last_insert_rowid(lg->db, rowid);
-    resql__hub_leave(lg->hub);
-    clear_pending(cl);
-    if (rc) {
-        sqlite3_result_error(ctx, lg->errmsg, -1);
-        if (rc == SQLITE_NOMEM) sqlite3_result_error_nomem(ctx);
+    *errmsg = lg->errmsg;
+    while (cl->drained < cl->nrows) {
+        const pending_row *row = &cl->rows[cl->drained++];
+        int key_changed, wanted = encode_row(cl, row, &key_changed);
+        if (wanted < 0) return SQLITE_ERROR;
+        if (!wanted) continue;
+        resql__format_time(resql__clock_now(lg->clock), cl->now);
+        /* The transaction's row: resql's own statement, which no hook may see,
+         * and which must not change the app's last_insert_rowid. */
+        resql__hub_enter(lg->hub);
+        sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);
+        int rc = ensure_txn(cl, cl->now);
+        sqlite3_set_last_insert_rowid(lg->db, rowid);
+        resql__hub_leave(lg->hub);
+        if (rc) return rc;
+        out->txn_id = cl->txn_id;
+        out->changed_at = cl->now;
+        out->table_name = row->table->name;
+        out->kind = kind_name(row->op);
+        out->record_id = cl->record_id.data;
+        out->record_id_len = cl->record_id.len;
+        out->prev_record_id = key_changed ? cl->prev_record_id.data : NULL;
+        out->prev_record_id_len = cl->prev_record_id.len;
+        out->diff = cl->diff.data;
+        out->diff_len = cl->diff.len;
+        return SQLITE_ROW;
     }
+    return SQLITE_DONE;
+}
+
+void resql__pending_end(change_log *cl)
+{
+    clear_pending(cl);
 }
 
 /* ---- transactions, statements and the schema ------------------------------- */
@@ -518,7 +522,7 @@ static int refresh(change_log *cl)
     resql__hub_enter(lg->hub);
     int rc = resql__schema_load(db, &cl->filter, &fresh, lg->errmsg);
     if (rc == SQLITE_OK) {
-        rc = resql__triggers_install(db, &fresh, FLUSH_FN, lg->errmsg);
+        rc = resql__triggers_install(db, &fresh, cl->trigger_body, lg->errmsg);
         if (rc == SQLITE_OK) {
             read_schema_version(cl, &cl->schema_version);
             /* Rows still pending belong to a statement that is over: they will
@@ -581,12 +585,10 @@ static int log_created_rows(change_log *cl, const char *table)
         if (rc == SQLITE_OK && !grow((void **)&cl->rows, &cl->cap_rows, cl->nrows + 1, sizeof *cl->rows))
             rc = SQLITE_NOMEM;
         if (rc == SQLITE_OK) cl->rows[cl->nrows++] = row;
-        if (rc == SQLITE_OK && cl->nrows >= 1000) {          /* bounded memory */
-            rc = write_pending(cl);
-            clear_pending(cl);
-        }
+        if (rc == SQLITE_OK && cl->nrows >= 1000)            /* bounded memory */
+            rc = step_once(cl, cl->drain, "writing the change log");
     }
-    if (rc == SQLITE_DONE) rc = write_pending(cl);
+    if (rc == SQLITE_DONE) rc = step_once(cl, cl->drain, "writing the change log");
     else if (rc == SQLITE_NOMEM) sql_fail(cl, rc, "capturing the new table");
     clear_pending(cl);
     sqlite3_finalize(q);
@@ -618,9 +620,9 @@ static int kind_refresh(resql_logger *lg)
 static void finalize_all(change_log *cl)
 {
     sqlite3_finalize(cl->write_txn);
-    sqlite3_finalize(cl->insert_change);
+    sqlite3_finalize(cl->drain);
     sqlite3_finalize(cl->read_schema_version);
-    cl->write_txn = cl->insert_change = cl->read_schema_version = NULL;
+    cl->write_txn = cl->drain = cl->read_schema_version = NULL;
 }
 
 /* Undoes whatever setup did: triggers, function, statements, attachment. */
@@ -630,14 +632,13 @@ static int kind_close(resql_logger *lg, int idle)
     char msg[RESQL_ERRMSG_MAX] = "";
     resql__hub_enter(lg->hub);
     int rc = resql__triggers_drop(lg->db, msg);
-    if (cl->flush) {
-        cl->flush->log = NULL;              /* from now on the function does nothing */
-        if (idle && sqlite3_create_function_v2(lg->db, FLUSH_FN, 0, SQLITE_UTF8, NULL, NULL, NULL,
-                                               NULL, NULL) != SQLITE_OK && rc == SQLITE_OK) {
+    if (cl->source) {
+        cl->source->log = NULL;             /* from now on resql_pending is empty */
+        if (idle && resql__pending_unregister(lg->db) != SQLITE_OK && rc == SQLITE_OK) {
             rc = SQLITE_ERROR;
-            resql__format(msg, "resql: cannot remove the flush function: %s", sqlite3_errmsg(lg->db));
+            resql__format(msg, "resql: cannot remove the resql_pending table: %s", sqlite3_errmsg(lg->db));
         }
-        cl->flush = NULL;
+        cl->source = NULL;
     }
     finalize_all(cl);
     if (idle && strcmp(cl->log_db, LOG_ALIAS) == 0 &&
@@ -717,6 +718,30 @@ static int attach_target(change_log *cl, const char *to)
     return RESQL_OK;
 }
 
+/* The triggers name resql_changes without a schema (SQLite allows none
+ * there), so no other schema searched before the log's may have one. */
+static int check_log_table_unique(change_log *cl)
+{
+    resql_logger *lg = cl->logger;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(lg->db,
+        "SELECT schema FROM pragma_table_list WHERE name = 'resql_changes' AND schema <> ?1 "
+        "AND (schema = 'temp' OR (schema = 'main' AND ?1 <> 'main'))", -1, &q, NULL);
+    if (rc != SQLITE_OK) {
+        sql_fail(cl, rc, "checking the log tables");
+        return RESQL_ERROR;
+    }
+    sqlite3_bind_text(q, 1, cl->log_db, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        resql__format(lg->errmsg, "resql: the \"%s\" database has a resql_changes table too, which "
+                      "would take the log rows; log into it (to = NULL) or rename that table",
+                      (const char *)sqlite3_column_text(q, 0));
+        rc = RESQL_MISUSE;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 /* Every included table must exist: a typo would silently audit nothing. */
 static int check_includes(change_log *cl)
 {
@@ -742,30 +767,37 @@ static int check_includes(change_log *cl)
     return rc;
 }
 
+/* What each trigger runs (and, qualified with the log's schema, what writes
+ * the rows of a CREATE TABLE ... AS SELECT): the captured rows into the log,
+ * in the application's statement. SQLite allows no schema name in a
+ * trigger's INSERT; a TEMP trigger's unqualified name is looked up in temp,
+ * main, then attached databases, which is why setup makes sure that only the
+ * log's schema has a resql_changes table. */
+#define DRAIN_SQL(schema) "INSERT INTO " schema "resql_changes(txn_id, changed_at, table_name, " \
+                  "record_id, prev_record_id, kind, diff) SELECT txn_id, changed_at, table_name, " \
+                  "record_id, prev_record_id, kind, diff FROM " RESQL_PENDING_VTAB
+
 /* Everything that writes to a database: the log tables, the triggers. */
 static int install(change_log *cl)
 {
     resql_logger *lg = cl->logger;
     if (resql__log_tables_create(lg->db, cl->log_db, lg->errmsg) != SQLITE_OK)
         return strcmp(cl->log_db, LOG_ALIAS) == 0 ? RESQL_CANTOPEN : RESQL_ERROR;
-    if (!(cl->flush = malloc(sizeof *cl->flush))) {
+    if (!(cl->source = malloc(sizeof *cl->source))) {
         sql_fail(cl, SQLITE_NOMEM, "setup");
         return RESQL_NOMEM;
     }
-    cl->flush->log = cl;
-    if (sqlite3_create_function_v2(lg->db, FLUSH_FN, 0, SQLITE_UTF8, cl->flush, flush_fn, NULL, NULL,
-                                   free) != SQLITE_OK) {
-        cl->flush = NULL;                   /* SQLite has freed it */
-        sql_fail(cl, SQLITE_ERROR, "registering the flush function");
+    cl->source->log = cl;
+    if (resql__pending_register(lg->db, cl->source) != SQLITE_OK) {
+        cl->source = NULL;                  /* SQLite has freed it */
+        sql_fail(cl, SQLITE_ERROR, "registering the resql_pending table");
         return RESQL_ERROR;
     }
-    if (
-        prepare(cl, &cl->write_txn,
+    snprintf(cl->trigger_body, sizeof cl->trigger_body, "%s", DRAIN_SQL(""));
+    if (prepare(cl, &cl->write_txn,
                 "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
                 "VALUES (?1, ?2, ?3, 'commit')") ||
-        prepare(cl, &cl->insert_change,
-                "INSERT INTO \"%s\".resql_changes(txn_id, changed_at, table_name, record_id, "
-                "prev_record_id, kind, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)") ||
+        prepare(cl, &cl->drain, DRAIN_SQL("\"%s\".")) ||
         prepare(cl, &cl->read_schema_version, "PRAGMA main.schema_version")) {
         return RESQL_ERROR;
     }
@@ -780,7 +812,8 @@ static int setup(change_log *cl, const char *to)
     int rc;
     cl->log_db = "main";
     resql__hub_enter(lg->hub);                   /* none of this is the app's SQL */
-    if ((to && (rc = attach_target(cl, to)) != RESQL_OK) || (rc = check_includes(cl)) != RESQL_OK) {
+    if ((to && (rc = attach_target(cl, to)) != RESQL_OK) || (rc = check_includes(cl)) != RESQL_OK ||
+        (rc = check_log_table_unique(cl)) != RESQL_OK) {
         resql__hub_leave(lg->hub);
         return rc;
     }

@@ -233,7 +233,7 @@ static int existing_triggers(sqlite3 *db, resql_names *tables, long *max_seq, ch
                               : fail(db, rc, errmsg, "listing the triggers");
 }
 
-int resql__triggers_install(sqlite3 *db, const resql_schema *schema, const char *flush_fn,
+int resql__triggers_install(sqlite3 *db, const resql_schema *schema, const char *body,
                             char *errmsg)
 {
     resql_names have = {NULL, 0};
@@ -256,9 +256,9 @@ int resql__triggers_install(sqlite3 *db, const resql_schema *schema, const char 
             resql__buf_puts(&sql, events[e][1]);
             resql__buf_puts(&sql, " ON main.");
             resql__quote_ident(&sql, table);
-            resql__buf_puts(&sql, " BEGIN SELECT ");
-            resql__buf_puts(&sql, flush_fn);
-            resql__buf_puts(&sql, "(); END;\n");
+            resql__buf_puts(&sql, " BEGIN ");
+            resql__buf_puts(&sql, body);
+            resql__buf_puts(&sql, "; END;\n");
         }
         const char *text = resql__buf_cstr(&sql);
         if (!text) {

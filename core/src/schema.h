@@ -59,10 +59,10 @@ int resql__table_reload(sqlite3 *db, resql_table *table, char *errmsg);
 resql_table *resql__schema_find(resql_schema *schema, const char *name);
 void resql__schema_free(resql_schema *schema);
 
-/* Creates the AFTER INSERT/UPDATE/DELETE TEMP triggers, whose body is
- * "SELECT <flush_fn>()", on every table of `schema` that has none yet.
- * Triggers name no column, so the application's ALTER TABLE keeps working. */
-int resql__triggers_install(sqlite3 *db, const resql_schema *schema, const char *flush_fn,
+/* Creates the AFTER INSERT/UPDATE/DELETE TEMP triggers, whose body is the
+ * statement `body`, on every table of `schema` that has none yet. Triggers
+ * name no column of the application's, so its ALTER TABLE keeps working. */
+int resql__triggers_install(sqlite3 *db, const resql_schema *schema, const char *body,
                             char *errmsg);
 
 /* Drops every TEMP trigger resql made on db. */
