@@ -15,6 +15,16 @@
 
 #define LOG_ALIAS "resql_log"
 
+/* What each trigger runs (and, qualified with the log's schema, what writes
+ * the rows of a CREATE TABLE ... AS SELECT): the captured rows into the log,
+ * in the application's statement. SQLite allows no schema name in a
+ * trigger's INSERT; a TEMP trigger's unqualified name is looked up in temp,
+ * main, then attached databases, which is why setup makes sure that only the
+ * log's schema has a resql_changes table. */
+#define DRAIN_SQL(schema) "INSERT INTO " schema "resql_changes(txn_id, changed_at, table_name, " \
+                  "record_id, prev_record_id, kind, diff) SELECT txn_id, changed_at, table_name, " \
+                  "record_id, prev_record_id, kind, diff FROM " RESQL_PENDING_VTAB
+
 /* A captured value; TEXT/BLOB bytes live in change_log.bytes at `off`
  * (an offset, because the buffer moves as it grows). Besides SQLite's types,
  * `type` can be NO_VALUE (SQLite gave none for that slot) or FROM_DEFAULT
@@ -42,9 +52,8 @@ typedef struct pending_row {
 typedef struct change_log {
     resql_logger *logger;
     resql_pending_source *source;       /* what resql_pending reads; owned by SQLite */
-    char trigger_body[256];             /* INSERT INTO <log>.resql_changes ... FROM resql_pending */
     size_t drained;                     /* rows of this drain handed out so far */
-    char now[48];
+    char now[48];                       /* the time of the row handed out last */
     const char *log_db;                 /* "main" or LOG_ALIAS */
     resql_names include, exclude;
     resql_table_filter filter;
@@ -522,7 +531,7 @@ static int refresh(change_log *cl)
     resql__hub_enter(lg->hub);
     int rc = resql__schema_load(db, &cl->filter, &fresh, lg->errmsg);
     if (rc == SQLITE_OK) {
-        rc = resql__triggers_install(db, &fresh, cl->trigger_body, lg->errmsg);
+        rc = resql__triggers_install(db, &fresh, DRAIN_SQL(""), lg->errmsg);
         if (rc == SQLITE_OK) {
             read_schema_version(cl, &cl->schema_version);
             /* Rows still pending belong to a statement that is over: they will
@@ -767,16 +776,6 @@ static int check_includes(change_log *cl)
     return rc;
 }
 
-/* What each trigger runs (and, qualified with the log's schema, what writes
- * the rows of a CREATE TABLE ... AS SELECT): the captured rows into the log,
- * in the application's statement. SQLite allows no schema name in a
- * trigger's INSERT; a TEMP trigger's unqualified name is looked up in temp,
- * main, then attached databases, which is why setup makes sure that only the
- * log's schema has a resql_changes table. */
-#define DRAIN_SQL(schema) "INSERT INTO " schema "resql_changes(txn_id, changed_at, table_name, " \
-                  "record_id, prev_record_id, kind, diff) SELECT txn_id, changed_at, table_name, " \
-                  "record_id, prev_record_id, kind, diff FROM " RESQL_PENDING_VTAB
-
 /* Everything that writes to a database: the log tables, the triggers. */
 static int install(change_log *cl)
 {
@@ -793,7 +792,6 @@ static int install(change_log *cl)
         sql_fail(cl, SQLITE_ERROR, "registering the resql_pending table");
         return RESQL_ERROR;
     }
-    snprintf(cl->trigger_body, sizeof cl->trigger_body, "%s", DRAIN_SQL(""));
     if (prepare(cl, &cl->write_txn,
                 "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
                 "VALUES (?1, ?2, ?3, 'commit')") ||
