@@ -212,9 +212,23 @@ static void attached_log_refused_when_main_has_a_log_table(void **state)
     resql_logger *log = start(f->db);                  /* leaves the log tables in main */
     resql_logger_free(log);
     assert_int_equal(resql_log_changes(f->db, audit, NULL, &log), RESQL_MISUSE);
-    assert_non_null(strstr(resql_errmsg(NULL), "has a resql_changes table too"));
+    assert_non_null(strstr(resql_errmsg(NULL), "has a resql_changes table of its own"));
     assert_int_equal(query_int(f->db, "SELECT count(*) FROM pragma_database_list WHERE name = 'resql_log'"), 0);
     unlink(audit);
+}
+
+/* An application table called resql_pending would hide resql's virtual
+ * table from its triggers: refused, with nothing left behind. */
+static void an_app_table_named_resql_pending_is_refused(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "CREATE TABLE resql_pending(x)");
+    resql_logger *log;
+    assert_int_equal(resql_log_changes(f->db, NULL, NULL, &log), RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(NULL), "resql_pending table of its own"));
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM sqlite_temp_schema"), 0);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'resql%' "
+                                      "AND name <> 'resql_pending'"), 0);
 }
 
 int main(void)
@@ -231,6 +245,7 @@ int main(void)
         T(empty_target_name_is_refused),
         T(create_table_as_select_with_a_rowid_column),
         T(attached_log_refused_when_main_has_a_log_table),
+        T(an_app_table_named_resql_pending_is_refused),
 #undef T
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);

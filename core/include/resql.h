@@ -23,10 +23,10 @@
  * sqlite3_trace_v2). The application must not set them itself; closing the
  * last logger of a connection clears them again. resql also creates TEMP
  * triggers named "resql_*" and an eponymous virtual table "resql_pending"
- * on the connection, and removes them on close. A change log into another
- * database needs that no other schema searched before it (temp, main) has a
- * table named resql_changes: SQLite allows no schema name in a trigger's
- * INSERT.
+ * on the connection, and removes them on close. Because SQLite allows no
+ * schema name in a trigger's INSERT, the change log needs that no table or
+ * view of the application is called resql_pending, and, when it logs into
+ * another database, that neither temp nor main has a resql_changes table.
  *
  * Threads
  * -------
@@ -206,7 +206,8 @@ RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int millisecon
  *
  * Returns RESQL_OK; RESQL_MISUSE (NULL of or out, an empty `to`, `to` being
  * the logged database itself, an open transaction, an included table that
- * does not exist); RESQL_EXISTS (`of` already has a change logger);
+ * does not exist, a table name resql's triggers need taken, see above);
+ * RESQL_EXISTS (`of` already has a change logger);
  * RESQL_CANTOPEN (`to` cannot be opened or is not a database); RESQL_ERROR
  * or RESQL_NOMEM. */
 RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,

@@ -727,24 +727,27 @@ static int attach_target(change_log *cl, const char *to)
     return RESQL_OK;
 }
 
-/* The triggers name resql_changes without a schema (SQLite allows none
- * there), so no other schema searched before the log's may have one. */
-static int check_log_table_unique(change_log *cl)
+/* The triggers name resql_changes and resql_pending without a schema
+ * (SQLite allows none in a trigger's INSERT), so no schema searched before
+ * the log's may have a resql_changes table, and none may have a table or
+ * view called resql_pending, which would hide resql's virtual table. */
+static int check_trigger_names_free(change_log *cl)
 {
     resql_logger *lg = cl->logger;
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(lg->db,
-        "SELECT schema FROM pragma_table_list WHERE name = 'resql_changes' AND schema <> ?1 "
-        "AND (schema = 'temp' OR (schema = 'main' AND ?1 <> 'main'))", -1, &q, NULL);
+        "SELECT schema, name FROM pragma_table_list WHERE type IN ('table', 'view') AND "
+        "((name = 'resql_changes' AND schema <> ?1 AND (schema = 'temp' OR "
+        "(schema = 'main' AND ?1 <> 'main'))) OR name = '" RESQL_PENDING_VTAB "')", -1, &q, NULL);
     if (rc != SQLITE_OK) {
         sql_fail(cl, rc, "checking the log tables");
         return RESQL_ERROR;
     }
     sqlite3_bind_text(q, 1, cl->log_db, -1, SQLITE_STATIC);
     if (sqlite3_step(q) == SQLITE_ROW) {
-        resql__format(lg->errmsg, "resql: the \"%s\" database has a resql_changes table too, which "
-                      "would take the log rows; log into it (to = NULL) or rename that table",
-                      (const char *)sqlite3_column_text(q, 0));
+        resql__format(lg->errmsg, "resql: the \"%s\" database has a %s table of its own, which would "
+                      "take resql's place in its triggers; log into it (to = NULL) or rename that table",
+                      (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1));
         rc = RESQL_MISUSE;
     }
     sqlite3_finalize(q);
@@ -811,7 +814,7 @@ static int setup(change_log *cl, const char *to)
     cl->log_db = "main";
     resql__hub_enter(lg->hub);                   /* none of this is the app's SQL */
     if ((to && (rc = attach_target(cl, to)) != RESQL_OK) || (rc = check_includes(cl)) != RESQL_OK ||
-        (rc = check_log_table_unique(cl)) != RESQL_OK) {
+        (rc = check_trigger_names_free(cl)) != RESQL_OK) {
         resql__hub_leave(lg->hub);
         return rc;
     }
