@@ -231,6 +231,50 @@ static void an_app_table_named_resql_pending_is_refused(void **state)
                                       "AND name <> 'resql_pending'"), 0);
 }
 
+/* An earlier attached database with a resql_changes table of its own would
+ * take the rows (the triggers cannot name a schema): refused. */
+static void attached_earlier_database_with_a_log_table_is_refused(void **state)
+{
+    fixture *f = *state;
+    const char *old = "/tmp/resql-test-lifecycle-old.db", *audit = "/tmp/resql-test-lifecycle-audit2.db";
+    unlink(old);
+    unlink(audit);
+    sqlite3 *o;
+    sqlite3_open(old, &o);
+    EXEC(o, "CREATE TABLE resql_changes(x)");
+    sqlite3_close(o);
+    char sql[256];
+    snprintf(sql, sizeof sql, "ATTACH '%s' AS archive", old);
+    EXEC(f->db, sql);
+    resql_logger *log;
+    assert_int_equal(resql_log_changes(f->db, audit, NULL, &log), RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(NULL), "\"archive\" database has a resql_changes table"));
+    EXEC(f->db, "DETACH archive");
+    unlink(old);
+    unlink(audit);
+}
+
+/* Reading resql_pending drains it, so only resql's own reads may: an
+ * application's SELECT sees nothing, and a change that is still pending (a
+ * blob write, which no trigger follows) keeps the commit from going through
+ * unlogged. */
+static void an_application_read_of_resql_pending_drains_nothing(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "INSERT INTO t(id, v) VALUES (1, x'00')");
+    resql_logger *log = start(f->db);
+    EXEC(f->db, "BEGIN");
+    sqlite3_blob *blob;
+    assert_int_equal(sqlite3_blob_open(f->db, "main", "t", "v", 1, 1, &blob), SQLITE_OK);
+    assert_int_equal(sqlite3_blob_write(blob, "\x01", 1, 0), SQLITE_OK);
+    sqlite3_blob_close(blob);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_pending"), 0);
+    assert_int_equal(sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL), SQLITE_CONSTRAINT);
+    if (!sqlite3_get_autocommit(f->db)) EXEC(f->db, "ROLLBACK");
+    assert_non_null(strstr(resql_commit_refusal(f->db), "never written"));
+    resql_logger_free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +290,8 @@ int main(void)
         T(create_table_as_select_with_a_rowid_column),
         T(attached_log_refused_when_main_has_a_log_table),
         T(an_app_table_named_resql_pending_is_refused),
+        T(attached_earlier_database_with_a_log_table_is_refused),
+        T(an_application_read_of_resql_pending_drains_nothing),
 #undef T
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);

@@ -23,7 +23,7 @@
  * log's schema has a resql_changes table. */
 #define DRAIN_SQL(schema) "INSERT INTO " schema "resql_changes(txn_id, changed_at, table_name, " \
                   "record_id, prev_record_id, kind, diff) SELECT txn_id, changed_at, table_name, " \
-                  "record_id, prev_record_id, kind, diff FROM " RESQL_PENDING_VTAB
+                  "record_id, prev_record_id, kind, diff FROM " RESQL_PENDING_VTAB "('%s')"
 
 /* A captured value; TEXT/BLOB bytes live in change_log.bytes at `off`
  * (an offset, because the buffer moves as it grows). Besides SQLite's types,
@@ -52,8 +52,10 @@ typedef struct pending_row {
 typedef struct change_log {
     resql_logger *logger;
     resql_pending_source *source;       /* what resql_pending reads; owned by SQLite */
+    int draining;                       /* a resql_pending cursor is handing rows out */
     size_t drained;                     /* rows of this drain handed out so far */
     char now[48];                       /* the time of the row handed out last */
+    char trigger_body[512];             /* DRAIN_SQL with this logger's token */
     const char *log_db;                 /* "main" or LOG_ALIAS */
     resql_names include, exclude;
     resql_table_filter filter;
@@ -411,15 +413,26 @@ static int encode_row(change_log *cl, const pending_row *row, int *key_changed)
 
 /* ---- draining, for the triggers' INSERT ... SELECT FROM resql_pending ----- */
 
+/* A drain runs resql's own SQL (the schema version, the columns, the
+ * transaction's row): inside the hub's busy window, so that no hook takes it
+ * for the application's. */
 int resql__pending_begin(change_log *cl, const char **errmsg)
 {
     *errmsg = cl->logger->errmsg;
+    if (cl->draining) return SQLITE_DONE;           /* one drain at a time; the others read nothing */
     cl->drained = 0;
     if (cl->capture_failed) {
         resql__format(cl->logger->errmsg, "resql: out of memory while capturing a change");
         return SQLITE_NOMEM;
     }
-    return cl->in_txn || cl->nrows == 0 ? SQLITE_OK : check_schema_version(cl);
+    int rc = SQLITE_OK;
+    if (!cl->in_txn && cl->nrows) {
+        resql__hub_enter(cl->logger->hub);
+        rc = check_schema_version(cl);
+        resql__hub_leave(cl->logger->hub);
+    }
+    if (rc == SQLITE_OK) cl->draining = 1;
+    return rc;
 }
 
 int resql__pending_next(change_log *cl, resql_log_row *out, const char **errmsg)
@@ -428,18 +441,19 @@ int resql__pending_next(change_log *cl, resql_log_row *out, const char **errmsg)
     *errmsg = lg->errmsg;
     while (cl->drained < cl->nrows) {
         const pending_row *row = &cl->rows[cl->drained++];
-        int key_changed, wanted = encode_row(cl, row, &key_changed);
-        if (wanted < 0) return SQLITE_ERROR;
-        if (!wanted) continue;
-        resql__format_time(resql__clock_now(lg->clock), cl->now);
-        /* The transaction's row: resql's own statement, which no hook may see,
-         * and which must not change the app's last_insert_rowid. */
         resql__hub_enter(lg->hub);
-        sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);
-        int rc = ensure_txn(cl, cl->now);
-        sqlite3_set_last_insert_rowid(lg->db, rowid);
+        int key_changed, wanted = encode_row(cl, row, &key_changed), rc = SQLITE_OK;
+        if (wanted > 0) {
+            resql__format_time(resql__clock_now(lg->clock), cl->now);
+            /* The transaction's row must not change the app's last_insert_rowid. */
+            sqlite3_int64 rowid = sqlite3_last_insert_rowid(lg->db);
+            rc = ensure_txn(cl, cl->now);
+            sqlite3_set_last_insert_rowid(lg->db, rowid);
+        }
         resql__hub_leave(lg->hub);
+        if (wanted < 0) return SQLITE_ERROR;
         if (rc) return rc;
+        if (!wanted) continue;
         out->txn_id = cl->txn_id;
         out->changed_at = cl->now;
         out->table_name = row->table->name;
@@ -457,6 +471,8 @@ int resql__pending_next(change_log *cl, resql_log_row *out, const char **errmsg)
 
 void resql__pending_end(change_log *cl)
 {
+    if (!cl->draining) return;
+    cl->draining = 0;
     clear_pending(cl);
 }
 
@@ -531,7 +547,7 @@ static int refresh(change_log *cl)
     resql__hub_enter(lg->hub);
     int rc = resql__schema_load(db, &cl->filter, &fresh, lg->errmsg);
     if (rc == SQLITE_OK) {
-        rc = resql__triggers_install(db, &fresh, DRAIN_SQL(""), lg->errmsg);
+        rc = resql__triggers_install(db, &fresh, cl->trigger_body, lg->errmsg);
         if (rc == SQLITE_OK) {
             read_schema_version(cl, &cl->schema_version);
             /* Rows still pending belong to a statement that is over: they will
@@ -697,6 +713,14 @@ static int prepare(change_log *cl, sqlite3_stmt **stmt, const char *fmt)
     return rc == SQLITE_OK ? rc : sql_fail(cl, rc, "preparing the log statements");
 }
 
+static int prepare_drain(change_log *cl)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, DRAIN_SQL("\"%s\"."), cl->log_db, cl->source->token);
+    int rc = sqlite3_prepare_v3(cl->logger->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cl->drain, NULL);
+    return rc == SQLITE_OK ? rc : sql_fail(cl, rc, "preparing the log statements");
+}
+
 /* Attaches `to` as LOG_ALIAS, refusing the logged database itself. */
 static int attach_target(change_log *cl, const char *to)
 {
@@ -735,10 +759,13 @@ static int check_trigger_names_free(change_log *cl)
 {
     resql_logger *lg = cl->logger;
     sqlite3_stmt *q = NULL;
+    /* Unqualified names are looked up in temp, then main, then the attached
+     * databases in the order they were attached (pragma_database_list's seq). */
     int rc = sqlite3_prepare_v2(lg->db,
-        "SELECT schema, name FROM pragma_table_list WHERE type IN ('table', 'view') AND "
-        "((name = 'resql_changes' AND schema <> ?1 AND (schema = 'temp' OR "
-        "(schema = 'main' AND ?1 <> 'main'))) OR name = '" RESQL_PENDING_VTAB "')", -1, &q, NULL);
+        "SELECT t.schema, t.name FROM pragma_table_list t JOIN pragma_database_list d "
+        "ON d.name = t.schema WHERE t.name = '" RESQL_PENDING_VTAB "' OR (t.name = 'resql_changes' "
+        "AND t.schema <> ?1 AND (t.schema = 'temp' OR "
+        "d.seq < (SELECT seq FROM pragma_database_list WHERE name = ?1)))", -1, &q, NULL);
     if (rc != SQLITE_OK) {
         sql_fail(cl, rc, "checking the log tables");
         return RESQL_ERROR;
@@ -790,6 +817,11 @@ static int install(change_log *cl)
         return RESQL_NOMEM;
     }
     cl->source->log = cl;
+    unsigned char random[16];
+    sqlite3_randomness(sizeof random, random);
+    for (size_t i = 0; i < sizeof random; i++)
+        snprintf(cl->source->token + 2 * i, 3, "%02x", random[i]);
+    snprintf(cl->trigger_body, sizeof cl->trigger_body, DRAIN_SQL(""), cl->source->token);
     if (resql__pending_register(lg->db, cl->source) != SQLITE_OK) {
         cl->source = NULL;                  /* SQLite has freed it */
         sql_fail(cl, SQLITE_ERROR, "registering the resql_pending table");
@@ -798,7 +830,7 @@ static int install(change_log *cl)
     if (prepare(cl, &cl->write_txn,
                 "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
                 "VALUES (?1, ?2, ?3, 'commit')") ||
-        prepare(cl, &cl->drain, DRAIN_SQL("\"%s\".")) ||
+        prepare_drain(cl) ||
         prepare(cl, &cl->read_schema_version, "PRAGMA main.schema_version")) {
         return RESQL_ERROR;
     }

@@ -2,7 +2,9 @@
  * triggers read them: each trigger's body is
  *   INSERT INTO <log>.resql_changes(...) SELECT ... FROM resql_pending
  * so a log row is written by the trigger program itself, inside the
- * application's statement, with no nested statement of resql's. */
+ * application's statement, with no nested statement of resql's. Reading the
+ * table drains the rows, so only resql's own reads may: they pass the
+ * logger's random token (a hidden column); any other read sees no rows. */
 #ifndef RESQL_PENDING_H
 #define RESQL_PENDING_H
 
@@ -25,6 +27,7 @@ typedef struct resql_log_row {
  * is empty. */
 typedef struct resql_pending_source {
     struct change_log *log;
+    char token[33];         /* resql's reads pass it: resql_pending('<token>'); others read nothing */
 } resql_pending_source;
 
 /* change_log.c: start a drain; give the next row to log (SQLITE_ROW), or

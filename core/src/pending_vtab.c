@@ -18,13 +18,13 @@ typedef struct pending_cursor {
     resql_log_row row;
 } pending_cursor;
 
-enum { COL_TXN, COL_TIME, COL_TABLE, COL_RECORD, COL_PREV, COL_KIND, COL_DIFF };
+enum { COL_TXN, COL_TIME, COL_TABLE, COL_RECORD, COL_PREV, COL_KIND, COL_DIFF, COL_TOKEN };
 
 static int pending_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
                            sqlite3_vtab **out, char **err)
 {
     int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(txn_id, changed_at, table_name, record_id, "
-                                      "prev_record_id, kind, diff)");
+                                      "prev_record_id, kind, diff, token HIDDEN)");
     if (rc != SQLITE_OK) return rc;
     pending_vtab *v = sqlite3_malloc(sizeof *v);
     if (!v) return SQLITE_NOMEM;
@@ -40,8 +40,17 @@ static int pending_disconnect(sqlite3_vtab *vtab)
     return SQLITE_OK;
 }
 
+/* The token, resql_pending('<token>'), is an equality on the hidden column. */
 static int pending_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 {
+    for (int i = 0; i < info->nConstraint; i++) {
+        const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+        if (c->iColumn == COL_TOKEN && c->op == SQLITE_INDEX_CONSTRAINT_EQ && c->usable) {
+            info->aConstraintUsage[i].argvIndex = 1;
+            info->aConstraintUsage[i].omit = 1;
+            info->idxNum = 1;
+        }
+    }
     info->estimatedCost = 1;
     info->estimatedRows = 1;
     return SQLITE_OK;
@@ -100,11 +109,15 @@ static int pending_filter(sqlite3_vtab_cursor *cursor, int idx, const char *idx_
 {
     pending_cursor *c = (pending_cursor *)cursor;
     end_drain(c);
-    struct change_log *log = ((pending_vtab *)cursor->pVtab)->source->log;
-    if (!log) return SQLITE_OK;                     /* the change log is gone: nothing to read */
+    const resql_pending_source *source = ((pending_vtab *)cursor->pVtab)->source;
+    const unsigned char *token = idx == 1 && argc == 1 ? sqlite3_value_text(argv[0]) : NULL;
+    if (!source->log || !token || strcmp((const char *)token, source->token) != 0)
+        return SQLITE_OK;                           /* not resql's read, or the log is gone: no rows */
     const char *errmsg = NULL;
-    int rc = resql__pending_begin(log, &errmsg);
+    int rc = resql__pending_begin(source->log, &errmsg);
+    if (rc == SQLITE_DONE) return SQLITE_OK;        /* another cursor is draining */
     if (rc != SQLITE_OK) return fail(c, rc, errmsg);
+    struct change_log *log = source->log;
     c->log = log;
     c->eof = 0;
     c->rowid = 0;
@@ -135,6 +148,7 @@ static int pending_column(sqlite3_vtab_cursor *cursor, sqlite3_context *ctx, int
         break;
     case COL_KIND: sqlite3_result_text(ctx, r->kind, -1, SQLITE_STATIC); break;
     case COL_DIFF: sqlite3_result_text(ctx, r->diff, (int)r->diff_len, SQLITE_TRANSIENT); break;
+    default: break;                                 /* the token: not given back */
     }
     return SQLITE_OK;
 }
