@@ -275,6 +275,29 @@ static void an_application_read_of_resql_pending_drains_nothing(void **state)
     resql_logger_free(log);
 }
 
+/* A change log into another file, freed inside a transaction, leaves its
+ * database attached (a ROLLBACK could still need it); the next change log on
+ * the connection takes that leftover over instead of failing to attach. */
+static void a_leftover_log_database_does_not_block_the_next_change_log(void **state)
+{
+    fixture *f = *state;
+    const char *first = "/tmp/resql-test-lifecycle-first.db", *second = "/tmp/resql-test-lifecycle-second.db";
+    unlink(first);
+    unlink(second);
+    resql_logger *log;
+    assert_int_equal(resql_log_changes(f->db, first, NULL, &log), RESQL_OK);
+    EXEC(f->db, "BEGIN; INSERT INTO t(v) VALUES (1)");
+    resql_logger_free(log);
+    EXEC(f->db, "COMMIT");
+    assert_int_equal(resql_log_changes(f->db, second, NULL, &log), RESQL_OK);
+    EXEC(f->db, "INSERT INTO t(v) VALUES (2)");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_log.resql_changes"), 1);
+    assert_int_equal(resql_logger_close(log), RESQL_OK);
+    resql_logger_free(log);
+    unlink(first);
+    unlink(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +315,7 @@ int main(void)
         T(an_app_table_named_resql_pending_is_refused),
         T(attached_earlier_database_with_a_log_table_is_refused),
         T(an_application_read_of_resql_pending_drains_nothing),
+        T(a_leftover_log_database_does_not_block_the_next_change_log),
 #undef T
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);

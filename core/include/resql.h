@@ -250,7 +250,8 @@ RESQL_API int resql_logger_close(resql_logger *logger);
  * while a statement runs, what cannot be undone yet is made inert instead:
  * the change log's TEMP triggers are dropped, but a ROLLBACK brings them
  * back, so its resql_pending table stays registered and empty, and an
- * attached log database stays attached, until the connection closes.
+ * attached log database stays attached (until the connection closes, or
+ * the next resql_log_changes into a file, which takes it over).
  * Must not be called from an extra callback: there it does nothing (the
  * logger is in use), and the logger stays allocated. */
 RESQL_API void resql_logger_free(resql_logger *logger);

@@ -726,6 +726,17 @@ static int attach_target(change_log *cl, const char *to)
 {
     resql_logger *lg = cl->logger;
     sqlite3_stmt *q = NULL;
+    /* A log database still attached by a change log freed inside a
+     * transaction (resql_logger_free) is ours to let go of now. */
+    if (sqlite3_prepare_v2(lg->db, "SELECT 1 FROM pragma_table_list WHERE schema = '" LOG_ALIAS
+                           "' AND name = 'resql_meta'", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+        sqlite3_finalize(q);
+        q = NULL;
+        sqlite3_exec(lg->db, "DETACH DATABASE " LOG_ALIAS, NULL, NULL, NULL);
+    }
+    sqlite3_finalize(q);
+    q = NULL;
     int rc = sqlite3_prepare_v2(lg->db, "ATTACH DATABASE ?1 AS " LOG_ALIAS, -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(q, 1, to, -1, SQLITE_STATIC);
