@@ -27,10 +27,12 @@
 
 /* A captured value; TEXT/BLOB bytes live in change_log.bytes at `off`
  * (an offset, because the buffer moves as it grows). Besides SQLite's types,
- * `type` can be NO_VALUE (SQLite gave none for that slot) or FROM_DEFAULT
- * (the row predates ALTER TABLE ADD COLUMN: see preupdate_layout.h). */
+ * `type` can be NO_VALUE (SQLite gave none for that slot), FROM_DEFAULT
+ * (the row predates ALTER TABLE ADD COLUMN: see preupdate_layout.h) or
+ * UNCHANGED. */
 #define NO_VALUE 0
 #define FROM_DEFAULT (-1)
+#define UNCHANGED (-2)      /* an update left this column as it was: not captured */
 typedef struct cap_value {
     int type;
     sqlite3_int64 i;
@@ -110,11 +112,8 @@ static int grow(void **items, size_t *cap, size_t need, size_t size)
     return 1;
 }
 
-static int add_value(change_log *cl, sqlite3_value *v)
+static int set_value(change_log *cl, cap_value *c, sqlite3_value *v)
 {
-    if (!grow((void **)&cl->values, &cl->cap_values, cl->nvalues + 1, sizeof *cl->values))
-        return 0;
-    cap_value *c = &cl->values[cl->nvalues++];
     c->n = 0;
     if (!v) {
         c->type = NO_VALUE;
@@ -136,6 +135,71 @@ static int add_value(change_log *cl, sqlite3_value *v)
         c->off = cl->bytes.len;
         resql__buf_append(&cl->bytes, p, c->n);
         if (cl->bytes.oom) return 0;
+    }
+    return 1;
+}
+
+static int add_value(change_log *cl, sqlite3_value *v)
+{
+    if (!grow((void **)&cl->values, &cl->cap_values, cl->nvalues + 1, sizeof *cl->values))
+        return 0;
+    return set_value(cl, &cl->values[cl->nvalues++], v);
+}
+
+/* Same storage class and bytes (REALs bit for bit). */
+static int same_value(sqlite3_value *a, sqlite3_value *b)
+{
+    int type = sqlite3_value_type(a);
+    if (type != sqlite3_value_type(b)) return 0;
+    switch (type) {
+    case SQLITE_INTEGER: return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+    case SQLITE_FLOAT: {
+        double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
+        return memcmp(&x, &y, sizeof x) == 0;
+    }
+    case SQLITE_TEXT:
+    case SQLITE_BLOB: {
+        const void *p = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(a) : sqlite3_value_blob(a);
+        const void *q = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(b) : sqlite3_value_blob(b);
+        int n = sqlite3_value_bytes(a);
+        return n == sqlite3_value_bytes(b) && (n == 0 || memcmp(p, q, (size_t)n) == 0);
+    }
+    default: return 1;
+    }
+}
+
+static int is_key_column(const resql_table *t, int j)
+{
+    for (int k = 0; k < t->npk; k++)
+        if (t->pk[k] == j) return 1;
+    return 0;
+}
+
+/* An update of a table without VIRTUAL columns (so slot j is column j in
+ * both images, however this SQLite numbers them) whose width is as known:
+ * only the columns it changed, and the key, are copied; a wide table's
+ * untouched columns are just marked UNCHANGED in both images. */
+static int capture_update(change_log *cl, sqlite3 *db, const resql_table *t, int width)
+{
+    const resql_layout *layout = resql__preupdate_layout();
+    size_t base = cl->nvalues;
+    if (!grow((void **)&cl->values, &cl->cap_values, base + 2 * (size_t)width, sizeof *cl->values))
+        return 0;
+    for (size_t i = base; i < base + 2 * (size_t)width; i++) {
+        cl->values[i].type = NO_VALUE;
+        cl->values[i].n = 0;
+    }
+    cl->nvalues = base + 2 * (size_t)width;
+    cap_value *old_image = &cl->values[base], *new_image = &cl->values[base + (size_t)width];
+    for (int j = 0; j < t->ncols; j++) {
+        sqlite3_value *ov = NULL, *nv = NULL;
+        if (sqlite3_preupdate_old(db, j, &ov) != SQLITE_OK) ov = NULL;
+        if (sqlite3_preupdate_new(db, j, &nv) != SQLITE_OK) nv = NULL;
+        if (ov && nv && ov != layout->missing && !is_key_column(t, j) && same_value(ov, nv)) {
+            old_image[j].type = new_image[j].type = UNCHANGED;
+            continue;
+        }
+        if (!set_value(cl, &old_image[j], ov) || !set_value(cl, &new_image[j], nv)) return 0;
     }
     return 1;
 }
@@ -169,8 +233,11 @@ static void on_preupdate(void *self, int op, const char *db_name, const char *ta
     sqlite3 *db = cl->logger->db;
     int width = sqlite3_preupdate_count(db);
     pending_row row = {op, t, key1, key2, width, cl->nvalues};
-    if ((op != SQLITE_INSERT && !capture_image(cl, db, 0, width)) ||
-        (op != SQLITE_DELETE && !capture_image(cl, db, 1, width)) ||
+    int captured = op == SQLITE_UPDATE && width == t->width && t->ncols == width
+                 ? capture_update(cl, db, t, width)
+                 : (op == SQLITE_INSERT || capture_image(cl, db, 0, width)) &&
+                   (op == SQLITE_DELETE || capture_image(cl, db, 1, width));
+    if (!captured ||
         !grow((void **)&cl->rows, &cl->cap_rows, cl->nrows + 1, sizeof *cl->rows)) {
         cl->capture_failed = 1;
         return;
@@ -370,6 +437,7 @@ static int encode_diff(const change_log *cl, const pending_row *row, resql_buf *
     resql__buf_putc(out, '{');
     for (int j = 0; j < t->ncols; j++) {
         if (t->cols[j].generated) continue;
+        if (row->op == SQLITE_UPDATE && cl->values[slot_of(row, 0, j)].type == UNCHANGED) continue;
         resql_value old_v = {SQLITE_NULL, 0, 0, NULL, 0}, new_v = old_v;
         if (row->op != SQLITE_INSERT) old_v = value_at(cl, slot_of(row, 0, j));
         if (row->op != SQLITE_DELETE) new_v = value_at(cl, slot_of(row, 1, j));
