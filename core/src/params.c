@@ -238,7 +238,10 @@ static const char *parse_literal(const char *p, resql_value *v, resql_buf *bytes
     return NULL;
 }
 
-int resql__params_from_expanded(sqlite3_stmt *stmt, const char *sql, const char *expanded,
+/* Parses the expanded SQL of `sql` into one value per parameter (1-based in
+ * values[1..n]); TEXT/BLOB bytes are copied into `bytes`. Returns 0, or -1
+ * when the two texts do not line up. */
+static int params_from_expanded(sqlite3_stmt *stmt, const char *sql, const char *expanded,
                                 resql_value *values, int n, resql_buf *bytes)
 {
     int next = 1;
@@ -330,7 +333,7 @@ void resql__params_json(sqlite3_stmt *stmt, resql_buf *out, int *exact)
     resql__buf_init(&bytes);
     char *text = sqlite3_expanded_sql(stmt);
     int have_expanded = expanded && text &&
-        resql__params_from_expanded(stmt, sqlite3_sql(stmt), text, expanded, n, &bytes) == 0;
+        params_from_expanded(stmt, sqlite3_sql(stmt), text, expanded, n, &bytes) == 0;
 
     pthread_mutex_lock(&lock);
     shadow *s = slot_of(stmt);

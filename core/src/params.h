@@ -25,10 +25,4 @@ void resql__params_watch(sqlite3 *db, int on);
  * not be exact (a REAL or TEXT seen only through the expanded SQL). */
 void resql__params_json(sqlite3_stmt *stmt, resql_buf *out, int *exact);
 
-/* Parses the expanded SQL of `sql` into one value per parameter (1-based in
- * values[1..n]); TEXT/BLOB bytes are copied into `bytes`. Returns 0, or -1
- * when the two texts do not line up. For tests and for params_json. */
-int resql__params_from_expanded(sqlite3_stmt *stmt, const char *sql, const char *expanded,
-                                resql_value *values, int n, resql_buf *bytes);
-
 #endif
