@@ -260,6 +260,11 @@ local function read_log(source, view, filter, shape)
     if not column or (view == "resql_query_log" and (key == "table" or key == "record_id")) then
       misuse("unknown filter key '%s'", tostring(key))
     end
+    local expected = key == "txn" and "number" or (key ~= "record_id" and "string")
+    if expected and type(value) ~= expected then
+      misuse("filter: %s must be a %s%s, got %s", key, expected,
+             (key == "since" or key == "until") and " (ISO-8601 time)" or "", type(value))
+    end
     if key == "record_id" then value = core.encode(value) end
     where[#where + 1] = column:find(" ") and (column .. " ?") or (column .. " = ?")
     params[#params + 1] = value

@@ -40,11 +40,15 @@ describe("callbacks", function()
     db:close()
   end)
 
-  it("still run after the coroutine that made the logger is gone", function()
+  it("still run after the coroutine that loaded the module and made the logger is gone", function()
     local db = fresh()
     local log
     local co = coroutine.create(function()
-      log = resql.log_changes{ of = db, extra = function() return { from = "coroutine" } end }
+      -- Load the module afresh in here, as a program whose first require
+      -- runs in a coroutine would (on Lua 5.1 resql once used that thread).
+      package.loaded["resql.core"], package.loaded.resql = nil, nil
+      local fresh_resql = require "resql"
+      log = fresh_resql.log_changes{ of = db, extra = function() return { from = "coroutine" } end }
     end)
     assert(coroutine.resume(co))
     co = nil
@@ -127,6 +131,19 @@ describe("connections", function()
 end)
 
 describe("bad input", function()
+  it("log filters are checked", function()
+    local db = fresh()
+    local log = resql.log_changes{ of = db }
+    assert.has_error(function() resql.changes(db, { since = 5 }) end,
+                     "resql: filter: since must be a string (ISO-8601 time), got number")
+    assert.has_error(function() resql.changes(db, { txn = "1" }) end,
+                     "resql: filter: txn must be a number, got string")
+    assert.has_error(function() resql.changes(db, { table = true }) end,
+                     "resql: filter: table must be a string, got boolean")
+    log:close()
+    db:close()
+  end)
+
   it("encode refuses a table of keys as a value", function()
     assert.has_error(function() resql.encode{ a = 1 } end, "resql: encode: a table of keys is not a value")
   end)

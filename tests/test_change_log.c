@@ -102,9 +102,21 @@ static void update_that_changes_nothing_writes_no_row(void **state)
     EXEC(f->db, "INSERT INTO person(name, age) VALUES ('a', 1)");
     EXEC(f->db, "UPDATE person SET age = 1, name = 'a'");
     assert_int_equal(log_count(f->db), 1);
-    /* Same number, other storage class: a change. */
+    /* Same bytes, other storage class: a change. */
     EXEC(f->db, "UPDATE person SET name = CAST('a' AS BLOB)");
     assert_string_equal(log_row(f->db, 2), "update 1 {\"name\":{\"old\":\"a\",\"new\":{\"$blob\":\"YQ==\"}}}");
+}
+
+/* REALs compare bit for bit: 0.0 -> 0.0 is no change, 0.0 -> -0.0 is one. */
+static void real_zero_and_negative_zero_differ(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "CREATE TABLE r(id INTEGER PRIMARY KEY, x)");      /* no affinity: -0.0 is kept */
+    EXEC(f->db, "INSERT INTO r VALUES (1, 0.0)");
+    EXEC(f->db, "UPDATE r SET x = 0.0");
+    EXEC(f->db, "UPDATE r SET x = -0.0");
+    assert_int_equal(log_count(f->db), 2);
+    assert_string_equal(log_row(f->db, 2), "update 1 {\"x\":{\"old\":0.0,\"new\":-0.0}}");
 }
 
 static void app_last_insert_rowid_is_not_disturbed(void **state)
@@ -394,6 +406,7 @@ int main(void)
         T(many_rows_raw_sql),
         T(insert_select_many_rows),
         T(update_that_changes_nothing_writes_no_row),
+        T(real_zero_and_negative_zero_differ),
         T(app_last_insert_rowid_is_not_disturbed),
         T(rollback_leaves_no_row),
         T(rollback_to_savepoint_keeps_the_rest),

@@ -123,17 +123,15 @@ static int set_value(change_log *cl, cap_value *c, sqlite3_value *v)
         c->type = FROM_DEFAULT;
         return 1;
     }
-    c->type = sqlite3_value_type(v);
-    if (c->type == SQLITE_INTEGER) {
-        c->i = sqlite3_value_int64(v);
-    } else if (c->type == SQLITE_FLOAT) {
-        c->r = sqlite3_value_double(v);
-    } else if (c->type == SQLITE_TEXT || c->type == SQLITE_BLOB) {
-        const void *p = c->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-                                               : sqlite3_value_blob(v);
-        c->n = (size_t)sqlite3_value_bytes(v);
+    resql_value value;
+    resql__value_of(v, &value);
+    c->type = value.type;
+    c->i = value.i;
+    c->r = value.r;
+    if (value.n) {
+        c->n = value.n;
         c->off = cl->bytes.len;
-        resql__buf_append(&cl->bytes, p, c->n);
+        resql__buf_append(&cl->bytes, value.bytes, value.n);
         if (cl->bytes.oom) return 0;
     }
     return 1;
@@ -149,23 +147,10 @@ static int add_value(change_log *cl, sqlite3_value *v)
 /* Same storage class and bytes (REALs bit for bit). */
 static int same_value(sqlite3_value *a, sqlite3_value *b)
 {
-    int type = sqlite3_value_type(a);
-    if (type != sqlite3_value_type(b)) return 0;
-    switch (type) {
-    case SQLITE_INTEGER: return sqlite3_value_int64(a) == sqlite3_value_int64(b);
-    case SQLITE_FLOAT: {
-        double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
-        return memcmp(&x, &y, sizeof x) == 0;
-    }
-    case SQLITE_TEXT:
-    case SQLITE_BLOB: {
-        const void *p = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(a) : sqlite3_value_blob(a);
-        const void *q = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(b) : sqlite3_value_blob(b);
-        int n = sqlite3_value_bytes(a);
-        return n == sqlite3_value_bytes(b) && (n == 0 || memcmp(p, q, (size_t)n) == 0);
-    }
-    default: return 1;
-    }
+    resql_value x, y;
+    resql__value_of(a, &x);
+    resql__value_of(b, &y);
+    return resql__value_same(&x, &y);
 }
 
 static int is_key_column(const resql_table *t, int j)

@@ -27,19 +27,18 @@ int resql__column_set_default(resql_column *col, sqlite3_value *v)
     resql_value *d = &col->default_value;
     free((void *)d->bytes);
     memset(d, 0, sizeof *d);
-    d->type = sqlite3_value_type(v);
-    d->i = sqlite3_value_int64(v);
-    d->r = sqlite3_value_double(v);
-    if (d->type == SQLITE_TEXT || d->type == SQLITE_BLOB) {
-        const void *p = d->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
-        d->n = (size_t)sqlite3_value_bytes(v);
-        unsigned char *copy = malloc(d->n ? d->n : 1);
+    resql_value value;
+    resql__value_of(v, &value);
+    *d = value;
+    d->bytes = NULL;
+    if (value.type == SQLITE_TEXT || value.type == SQLITE_BLOB) {
+        unsigned char *copy = malloc(value.n ? value.n : 1);
         if (!copy) {
             d->type = SQLITE_NULL;
             d->n = 0;
             return SQLITE_NOMEM;
         }
-        memcpy(copy, p, d->n);
+        memcpy(copy, value.bytes, value.n);
         d->bytes = copy;
     }
     col->default_known = 1;

@@ -340,6 +340,23 @@ void resql__json_value(resql_buf *out, const resql_value *v)
     }
 }
 
+void resql__value_of(sqlite3_value *v, resql_value *out)
+{
+    out->type = sqlite3_value_type(v);
+    out->i = 0;
+    out->r = 0;
+    out->bytes = NULL;
+    out->n = 0;
+    if (out->type == SQLITE_INTEGER) {
+        out->i = sqlite3_value_int64(v);
+    } else if (out->type == SQLITE_FLOAT) {
+        out->r = sqlite3_value_double(v);
+    } else if (out->type == SQLITE_TEXT || out->type == SQLITE_BLOB) {
+        out->bytes = out->type == SQLITE_TEXT ? sqlite3_value_text(v) : sqlite3_value_blob(v);
+        out->n = (size_t)sqlite3_value_bytes(v);
+    }
+}
+
 int resql__value_same(const resql_value *a, const resql_value *b)
 {
     if (a->type != b->type) return 0;

@@ -36,6 +36,9 @@ void resql__json_string(resql_buf *out, const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8 (NUL bytes allowed), else 0. */
 int resql__utf8_valid(const unsigned char *s, size_t n);
 
+/* Borrows v's storage class and bytes into *out (valid while v is). */
+void resql__value_of(sqlite3_value *v, resql_value *out);
+
 /* Same value: same storage class and same bytes (REAL compared bit for bit). */
 int resql__value_same(const resql_value *a, const resql_value *b);
 

@@ -1,11 +1,11 @@
 /* Callbacks from the C core into Lua functions (extra, clock). */
 #include <stdlib.h>
-#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
 #include "compat.h"
+#include "internal.h"
 #include "lcore.h"
 
 /* A Lua function that C calls later. It runs on the main thread (5.2+) or
@@ -105,13 +105,6 @@ void lcore_extra_trampoline(resql_extra_result *result, void *ctx)
     callback_leave(cb, top);
 }
 
-static sqlite3_int64 system_micros(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (sqlite3_int64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A clock that fails or answers something else than a number: the system
  * clock stands in (a log row must have a time). */
 sqlite3_int64 lcore_clock_trampoline(void *ctx)
@@ -119,8 +112,8 @@ sqlite3_int64 lcore_clock_trampoline(void *ctx)
     lua_callback *cb = ctx;
     lua_State *L = cb->L;
     int top = callback_enter(cb);
-    if (top < 0) return system_micros();
-    sqlite3_int64 now = system_micros();
+    if (top < 0) return resql__clock_now(NULL);
+    sqlite3_int64 now = resql__clock_now(NULL);
     if (lua_pcall(L, 0, 1, 0) == 0 && lua_type(L, -1) == LUA_TNUMBER) {
         lua_Number n = lua_tonumber(L, -1);
         if (n == n && n > -9.2e18 && n < 9.2e18) now = (sqlite3_int64)n;

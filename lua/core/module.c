@@ -28,9 +28,14 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
     lua_remove(L, -2);
 }
 
-/* Weak-valued table in the registry, under `name`. */
+/* Weak-valued table in the registry, under `name` (kept if the module is
+ * loaded again: objects made before still have entries in it). */
 void lcore_weak_table(lua_State *L, const char *name)
 {
+    lua_getfield(L, LUA_REGISTRYINDEX, name);
+    int exists = lua_istable(L, -1);
+    lua_pop(L, 1);
+    if (exists) return;
     lua_newtable(L);
     lua_createtable(L, 0, 1);
     lua_pushstring(L, "v");
