@@ -210,6 +210,41 @@ static void rebinding_directly_is_noticed(void **state)
     assert_string_equal(records(f, "parameters"), "[1] | [2]");
 }
 
+/* The same for every storage class: each value first bound through resql,
+ * then re-bound directly to something that differs only a little. */
+static void rebinding_any_type_directly_is_noticed(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "CREATE TABLE u(x, y, z)");
+    start(f, NULL);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO u VALUES (?, ?, ?)", -1, &st, NULL), SQLITE_OK);
+    resql_bind_text(st, 1, "it's", -1, SQLITE_STATIC);
+    resql_bind_double(st, 2, 0.5);
+    resql_bind_blob(st, 3, "\x01\x02", 2, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, "it''s", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, 0.25);
+    sqlite3_bind_blob(st, 3, "\x01\x03", 2, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    resql_bind_null(st, 1);
+    resql_bind_int64(st, 2, -7);
+    resql_bind_blob(st, 3, "", 0, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, 4);
+    sqlite3_bind_int64(st, 2, -71);
+    sqlite3_bind_text(st, 3, "", 0, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_string_equal(records(f, "parameters"),
+        "[\"it's\",0.5,{\"$blob\":\"AQI=\"}] | [\"it''s\",0.25,{\"$blob\":\"AQM=\"}] | "
+        "[null,-7,{\"$blob\":\"\"}] | [4,-71,\"\"]");
+    assert_string_equal(records(f, "parameters_exact"), "1 | 0 | 1 | 0");
+}
+
 static void named_and_positional_parameters(void **state)
 {
     fixture *f = *state;
@@ -549,6 +584,7 @@ int main(void)
         T(exact_parameters_through_resql_bind),
         T(expanded_sql_fallback_says_it_may_round),
         T(rebinding_directly_is_noticed),
+        T(rebinding_any_type_directly_is_noticed),
         T(named_and_positional_parameters),
         T(outcomes_commit_and_rollback),
         T(rollbacks_can_be_dropped),

@@ -13,11 +13,30 @@
 
 #define CACHE_SLOTS 64     /* statements remembered; more evict each other */
 
+/* A value bound through resql_bind_*; TEXT/BLOB bytes are copied into `own`,
+ * which is kept and reused, so binding in a loop allocates nothing. */
+typedef struct cached {
+    resql_value v;         /* type 0: not bound through resql */
+    unsigned char *own;
+    size_t cap;
+} cached;
+
+/* The shape of a statement's SQL, as its expanded SQL repeats it: runs of
+ * text (index 0), and the parameter tokens in between (index > 0), each
+ * `len` bytes of sqlite3_sql(). */
+typedef struct piece {
+    int len;
+    int index;
+} piece;
+
 typedef struct shadow {
     sqlite3_stmt *stmt;    /* NULL: free slot */
     sqlite3 *db;
     int n;
-    resql_value *values;   /* values[1..n]; type 0: not bound through resql; bytes owned */
+    cached *values;        /* values[1..n] */
+    char *sql;             /* the SQL `pieces` were worked out for, or NULL */
+    piece *pieces;
+    int npieces;
 } shadow;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -31,11 +50,30 @@ static shadow *slot_of(sqlite3_stmt *stmt)
     return &cache[(h >> 4 ^ h >> 12) % CACHE_SLOTS];
 }
 
+static void shadow_forget_shape(shadow *s)
+{
+    free(s->sql);
+    free(s->pieces);
+    s->sql = NULL;
+    s->pieces = NULL;
+    s->npieces = 0;
+}
+
 static void shadow_clear(shadow *s)
 {
-    for (int i = 1; i <= s->n; i++) free((void *)s->values[i].bytes);
+    for (int i = 1; i <= s->n; i++) free(s->values[i].own);
     free(s->values);
+    shadow_forget_shape(s);
     memset(s, 0, sizeof *s);
+}
+
+/* Taking a slot over for another statement keeps its values' memory. */
+static void shadow_take(shadow *s, sqlite3_stmt *stmt, sqlite3 *db)
+{
+    for (int i = 1; i <= s->n; i++) s->values[i].v.type = 0;
+    shadow_forget_shape(s);
+    s->stmt = stmt;
+    s->db = db;
 }
 
 static int is_watched(sqlite3 *db)
@@ -74,28 +112,25 @@ static void remember(sqlite3_stmt *stmt, int i, const resql_value *v)
     pthread_mutex_lock(&lock);
     if (!is_watched(db)) goto done;
     shadow *s = slot_of(stmt);
-    if (s->stmt != stmt) {
-        shadow_clear(s);
-        s->stmt = stmt;
-        s->db = db;
-    }
+    if (s->stmt != stmt) shadow_take(s, stmt, db);
     if (i > s->n) {
-        resql_value *values = realloc(s->values, (size_t)(i + 1) * sizeof *values);
+        cached *values = realloc(s->values, (size_t)(i + 1) * sizeof *values);
         if (!values) { shadow_clear(s); goto done; }
         memset(values + s->n + 1, 0, (size_t)(i - s->n) * sizeof *values);
         if (s->n == 0) memset(values, 0, sizeof *values);
         s->values = values;
         s->n = i;
     }
-    free((void *)s->values[i].bytes);
-    s->values[i] = *v;
-    s->values[i].bytes = NULL;
-    if (v->n) {
-        unsigned char *copy = malloc(v->n);
-        if (!copy) { s->values[i].type = 0; goto done; }
-        memcpy(copy, v->bytes, v->n);
-        s->values[i].bytes = copy;
+    cached *c = &s->values[i];
+    if (v->n > c->cap) {
+        unsigned char *own = realloc(c->own, v->n);
+        if (!own) { c->v.type = 0; goto done; }
+        c->own = own;
+        c->cap = v->n;
     }
+    if (v->n) memcpy(c->own, v->bytes, v->n);
+    c->v = *v;
+    c->v.bytes = v->n ? c->own : NULL;
 done:
     pthread_mutex_unlock(&lock);
 }
@@ -173,85 +208,85 @@ static int hex(int c)
     return isdigit(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* Parses the literal SQLite's expanded SQL writes for a value. TEXT/BLOB
- * bytes are appended to `bytes`; v->bytes holds their offset for now. */
-static const char *parse_literal(const char *p, resql_value *v, resql_buf *bytes)
+static int is_number_char(const char *q)
 {
-    memset(v, 0, sizeof *v);
-    if (strncmp(p, "NULL", 4) == 0) {
-        v->type = SQLITE_NULL;
-        return p + 4;
-    }
-    if (strncmp(p, "Inf", 3) == 0 || strncmp(p, "-Inf", 4) == 0) {
-        v->type = SQLITE_FLOAT;
-        v->r = *p == '-' ? -HUGE_VAL : HUGE_VAL;
-        return p + (*p == '-' ? 4 : 3);
-    }
+    return isdigit((unsigned char)*q) || *q == '.' || *q == 'e' || *q == 'E' ||
+           ((*q == '+' || *q == '-') && (q[-1] == 'e' || q[-1] == 'E'));
+}
+
+/* The end of the literal SQLite's expanded SQL writes for a value at p, or
+ * NULL when there is none. */
+static const char *literal_end(const char *p)
+{
+    if (strncmp(p, "NULL", 4) == 0) return p + 4;
+    if (strncmp(p, "Inf", 3) == 0) return p + 3;
+    if (strncmp(p, "-Inf", 4) == 0) return p + 4;
     if (*p == '-' || isdigit((unsigned char)*p)) {
-        const char *q = p + (*p == '-');
-        int real = 0;
-        while (isdigit((unsigned char)*q) || *q == '.' || *q == 'e' || *q == 'E' ||
-               ((*q == '+' || *q == '-') && (q[-1] == 'e' || q[-1] == 'E'))) {
-            real |= !isdigit((unsigned char)*q);
-            q++;
-        }
-        char *end;
-        if (real) {
-            v->type = SQLITE_FLOAT;
-            v->r = strtod(p, &end);
-        } else {
-            v->type = SQLITE_INTEGER;
-            v->i = strtoll(p, &end, 10);
-        }
-        return end == q ? q : NULL;
+        const char *q = p + 1;
+        while (is_number_char(q)) q++;
+        return q;
     }
-    v->bytes = (const unsigned char *)(uintptr_t)bytes->len;
     if (*p == '\'') {
-        v->type = SQLITE_TEXT;
-        for (p++; *p; p++) {
-            if (*p == '\'') {
-                if (p[1] != '\'') return p + 1;
-                p++;
-            }
-            resql__buf_putc(bytes, *p);
-            v->n++;
-        }
+        for (p++; *p; p++)
+            if (*p == '\'' && *++p != '\'') return p;
         return NULL;
     }
     if ((*p == 'x' || *p == 'X') && p[1] == '\'') {
-        v->type = SQLITE_BLOB;
-        for (p += 2; hex(p[0]) >= 0 && hex(p[1]) >= 0; p += 2) {
-            resql__buf_putc(bytes, (char)(hex(p[0]) << 4 | hex(p[1])));
-            v->n++;
-        }
+        for (p += 2; hex(p[0]) >= 0 && hex(p[1]) >= 0; p += 2) {}
         return *p == '\'' ? p + 1 : NULL;
     }
     if (strncmp(p, "zeroblob(", 9) == 0) {
-        v->type = SQLITE_BLOB;
-        char *end;
-        long n = strtol(p + 9, &end, 10);
-        if (*end != ')' || n < 0) return NULL;
-        for (long k = 0; k < n; k++) resql__buf_putc(bytes, 0);
-        v->n = (size_t)n;
-        return end + 1;
+        for (p += 9; isdigit((unsigned char)*p); p++) {}
+        return *p == ')' ? p + 1 : NULL;
     }
     return NULL;
 }
 
-/* Parses the expanded SQL of `sql` into one value per parameter (1-based in
- * values[1..n]); TEXT/BLOB bytes are copied into `bytes`. Returns 0, or -1
- * when the two texts do not line up. */
-static int params_from_expanded(sqlite3_stmt *stmt, const char *sql, const char *expanded,
-                                resql_value *values, int n, resql_buf *bytes)
+/* Decodes the literal p[0..end) (found by literal_end) into *v; TEXT/BLOB
+ * bytes go to `bytes` (reset first) and v->bytes points there. 0, or -1. */
+static int decode_literal(const char *p, const char *end, resql_value *v, resql_buf *bytes)
 {
-    int next = 1;
-    const char *p = sql, *e = expanded;
-    for (int i = 1; i <= n; i++) values[i].type = 0;
+    memset(v, 0, sizeof *v);
     resql__buf_reset(bytes);
-    while (*p) {
+    if (*p == 'N') {
+        v->type = SQLITE_NULL;
+    } else if (*p == 'I' || (*p == '-' && p[1] == 'I')) {
+        v->type = SQLITE_FLOAT;
+        v->r = *p == '-' ? -HUGE_VAL : HUGE_VAL;
+    } else if (*p == '-' || isdigit((unsigned char)*p)) {
+        int real = 0;
+        for (const char *q = p + 1; q < end; q++) real |= !isdigit((unsigned char)*q);
+        char *stop;
+        v->type = real ? SQLITE_FLOAT : SQLITE_INTEGER;
+        if (real) v->r = strtod(p, &stop);
+        else v->i = strtoll(p, &stop, 10);
+        if (stop != end) return -1;
+    } else if (*p == '\'') {
+        v->type = SQLITE_TEXT;
+        for (p++; p < end - 1; p++) resql__buf_putc(bytes, *p == '\'' ? *p++ : *p);
+    } else if (*p == 'z') {
+        v->type = SQLITE_BLOB;
+        for (long n = strtol(p + 9, NULL, 10); n > 0; n--) resql__buf_putc(bytes, 0);
+    } else {
+        v->type = SQLITE_BLOB;
+        for (p += 2; p < end - 1; p += 2) resql__buf_putc(bytes, (char)(hex(p[0]) << 4 | hex(p[1])));
+    }
+    if (bytes->oom) return -1;
+    v->bytes = (const unsigned char *)bytes->data;
+    v->n = bytes->len;
+    return 0;
+}
+
+/* Works out the shape of `sql` (see piece) into a new array; returns the
+ * number of pieces, or -1 (a parameter SQLite does not know, or no memory). */
+static int shape_of(sqlite3_stmt *stmt, const char *sql, int nparams, piece **out)
+{
+    piece *pieces = NULL;
+    int n = 0, cap = 0, next = 1;
+    for (const char *p = sql; *p;) {
         const char *end = param_end(p);
+        int index = 0;
         if (end) {
-            int index;
             if (*p == '?' && end > p + 1) {
                 index = atoi(p + 1);
             } else if (*p == '?') {
@@ -259,58 +294,104 @@ static int params_from_expanded(sqlite3_stmt *stmt, const char *sql, const char 
             } else {
                 char name[256];
                 size_t len = (size_t)(end - p);
-                if (len >= sizeof name) return -1;
+                if (len >= sizeof name) goto fail;
                 memcpy(name, p, len);
                 name[len] = '\0';
                 index = sqlite3_bind_parameter_index(stmt, name);
             }
-            if (index < 1 || index > n) return -1;
+            if (index < 1 || index > nparams) goto fail;
             if (index >= next) next = index + 1;
-            if (!(e = parse_literal(e, &values[index], bytes))) return -1;
-            p = end;
-            continue;
+        } else {
+            end = resql__sql_token_end(p);
         }
-        end = resql__sql_token_end(p);
-        size_t len = (size_t)(end - p);
-        if (strncmp(p, e, len) != 0) return -1;    /* the texts do not line up */
-        p += len;
-        e += len;
+        int len = (int)(end - p);
+        if (!index && n && !pieces[n - 1].index) {
+            pieces[n - 1].len += len;
+        } else {
+            if (n == cap) {
+                piece *more = realloc(pieces, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *more);
+                if (!more) goto fail;
+                pieces = more;
+            }
+            pieces[n++] = (piece){len, index};
+        }
+        p = end;
     }
-    if (*e || bytes->oom) return -1;
-    for (int i = 1; i <= n; i++) {
-        if (values[i].type == 0) return -1;
-        if (values[i].type == SQLITE_TEXT || values[i].type == SQLITE_BLOB)
-            values[i].bytes = (const unsigned char *)bytes->data + (uintptr_t)values[i].bytes;
+    *out = pieces;
+    return n;
+fail:
+    free(pieces);
+    return -1;
+}
+
+/* Where each parameter's literal is in `expanded`, the expanded SQL of a
+ * statement of the given shape: lit[i] is the start of parameter i's literal
+ * (1-based), lit_end[i] its end. Returns 0, or -1 when the two texts do not
+ * line up. */
+static int find_literals(const piece *pieces, int npieces, const char *sql, const char *expanded,
+                         const char **lit, const char **lit_end, int n)
+{
+    const char *p = sql, *e = expanded;
+    for (int i = 1; i <= n; i++) lit[i] = NULL;
+    for (int k = 0; k < npieces; k++) {
+        int i = pieces[k].index;
+        if (i) {
+            lit[i] = e;
+            if (!(e = lit_end[i] = literal_end(e))) return -1;
+        } else {
+            if (strncmp(p, e, (size_t)pieces[k].len) != 0) return -1;
+            e += pieces[k].len;
+        }
+        p += pieces[k].len;
     }
+    if (*e) return -1;
+    for (int i = 1; i <= n; i++)
+        if (!lit[i]) return -1;
     return 0;
 }
 
 /* ---- choosing and encoding ---------------------------------------------------- */
 
-/* Does the exact value `s` print as the expanded SQL's `e`? */
-static int agrees(const resql_value *s, const resql_value *e)
+static int text_is(const char *p, const char *end, const char *s, size_t n)
 {
-    if (s->type != e->type) return 0;
-    switch (s->type) {
-    case SQLITE_NULL: return 1;
-    case SQLITE_INTEGER: return s->i == e->i;
+    return (size_t)(end - p) == n && memcmp(p, s, n) == 0;
+}
+
+/* Does the exact value `v` print as the literal p[0..end)? Compared as text,
+ * without decoding the literal. */
+static int agrees(const resql_value *v, const char *p, const char *end)
+{
+    switch (v->type) {
+    case SQLITE_NULL: return text_is(p, end, "NULL", 4);
+    case SQLITE_INTEGER: {
+        char digits[24], *d = digits + sizeof digits;
+        sqlite3_uint64 u = v->i < 0 ? 0 - (sqlite3_uint64)v->i : (sqlite3_uint64)v->i;
+        do *--d = (char)('0' + u % 10); while ((u /= 10) != 0);
+        if (v->i < 0) *--d = '-';
+        return text_is(p, end, d, (size_t)(digits + sizeof digits - d));
+    }
     case SQLITE_FLOAT: {
-        char *printed = sqlite3_mprintf("%!.15g", s->r);
-        resql_value p;
-        resql_buf none;
-        resql__buf_init(&none);
-        int same = printed && parse_literal(printed, &p, &none) && p.type == SQLITE_FLOAT &&
-                   (p.r == e->r || (isinf(p.r) && p.r == e->r));
-        sqlite3_free(printed);
-        resql__buf_free(&none);
-        return same;
+        char printed[64];           /* as SQLite's expanded SQL prints a REAL */
+        sqlite3_snprintf(sizeof printed, printed, "%!.15g", v->r);
+        return text_is(p, end, printed, strlen(printed));
     }
-    case SQLITE_TEXT: {
-        const unsigned char *nul = memchr(s->bytes, 0, s->n);   /* expanded SQL stops there */
-        size_t n = nul ? (size_t)(nul - s->bytes) : s->n;
-        return n == e->n && memcmp(s->bytes, e->bytes, n) == 0;
+    case SQLITE_TEXT: {             /* '...' with quotes doubled, cut at a NUL */
+        const unsigned char *s = v->bytes, *stop = memchr(s, 0, v->n);
+        if (!stop) stop = s + v->n;
+        if (*p++ != '\'') return 0;
+        for (; s < stop; s++, p++) {
+            if (p >= end || *p != (char)*s) return 0;
+            if (*s == '\'' && (++p >= end || *p != '\'')) return 0;
+        }
+        return p == end - 1;
     }
-    default: return s->n == e->n && (s->n == 0 || memcmp(s->bytes, e->bytes, s->n) == 0);
+    default: {                      /* x'hex' */
+        if (*p == 'z') return v->n == 0 && text_is(p, end, "zeroblob(0)", 11);
+        if (end - p != (ptrdiff_t)(3 + 2 * v->n)) return 0;
+        for (size_t k = 0; k < v->n; k++)
+            if (hex(p[2 + 2 * k]) != v->bytes[k] >> 4 || hex(p[3 + 2 * k]) != (v->bytes[k] & 15)) return 0;
+        return 1;
+    }
     }
 }
 
@@ -328,29 +409,52 @@ void resql__params_json(sqlite3_stmt *stmt, resql_buf *out, int *exact)
         named = name && name[0] != '?';
     }
 
-    resql_value *expanded = calloc((size_t)n + 1, sizeof *expanded);
-    resql_buf bytes;
-    resql__buf_init(&bytes);
+    /* Where each literal is; on the stack for the usual few parameters. */
+    enum { FEW = 32 };
+    const char *few[2 * (FEW + 1)], **lit = n <= FEW ? few : malloc(2 * ((size_t)n + 1) * sizeof *lit);
+    const char **lit_end = lit ? lit + n + 1 : NULL;
+    const char *sql = sqlite3_sql(stmt) ? sqlite3_sql(stmt) : "";
     char *text = sqlite3_expanded_sql(stmt);
-    int have_expanded = expanded && text &&
-        params_from_expanded(stmt, sqlite3_sql(stmt), text, expanded, n, &bytes) == 0;
 
+    resql_buf bytes;                /* only for values not bound through resql */
+    resql__buf_init(&bytes);
     pthread_mutex_lock(&lock);
     shadow *s = slot_of(stmt);
     if (s->stmt != stmt) s = NULL;
+
+    /* The shape of the SQL: kept with the values of a statement bound
+     * through resql (checked against its text: a freed statement's address
+     * may come back), else worked out for this call. */
+    piece *pieces = NULL;
+    int npieces = -1, shape_kept = 0;
+    if (s && s->sql && strcmp(s->sql, sql) == 0) {
+        pieces = s->pieces;
+        npieces = s->npieces;
+        shape_kept = 1;
+    } else if (text && (npieces = shape_of(stmt, sql, n, &pieces)) >= 0 && s) {
+        shadow_forget_shape(s);
+        if ((s->sql = strdup(sql)) != NULL) {
+            s->pieces = pieces;
+            s->npieces = npieces;
+            shape_kept = 1;
+        }
+    }
+    int have_expanded = lit && text && npieces >= 0 &&
+        find_literals(pieces, npieces, sql, text, lit, lit_end, n) == 0;
+    if (!shape_kept) free(pieces);
+
     resql__buf_putc(out, named ? '{' : '[');
     for (int i = 1; i <= n; i++) {
         const resql_value null_value = {SQLITE_NULL, 0, 0, NULL, 0};
-        const resql_value *exp = have_expanded ? &expanded[i] : NULL;
-        const resql_value *mine = s && i <= s->n && s->values[i].type ? &s->values[i] : NULL;
-        const resql_value *v;
-        if (mine && (!exp || agrees(mine, exp))) {
+        const resql_value *mine = s && i <= s->n && s->values[i].v.type ? &s->values[i].v : NULL;
+        const resql_value *v = &null_value;
+        resql_value decoded;
+        if (mine && (!have_expanded || agrees(mine, lit[i], lit_end[i]))) {
             v = mine;
-        } else if (exp) {
-            v = exp;
-            if (exp->type == SQLITE_FLOAT || exp->type == SQLITE_TEXT) *exact = 0;
+        } else if (have_expanded && decode_literal(lit[i], lit_end[i], &decoded, &bytes) == 0) {
+            v = &decoded;
+            if (decoded.type == SQLITE_FLOAT || decoded.type == SQLITE_TEXT) *exact = 0;
         } else {
-            v = &null_value;
             *exact = 0;
         }
         if (i > 1) resql__buf_putc(out, ',');
@@ -371,5 +475,5 @@ void resql__params_json(sqlite3_stmt *stmt, resql_buf *out, int *exact)
 
     sqlite3_free(text);
     resql__buf_free(&bytes);
-    free(expanded);
+    if (lit != few) free(lit);
 }

@@ -14,6 +14,9 @@
 #define MAX_IN_FLIGHT 16        /* statements running at once (nested or interleaved) */
 #define DEFAULT_BUSY_MS 5000
 
+/* resql's statements on the log connection. */
+enum { INSERT_TXN, INSERT_QUERY, SET_OUTCOME, BEGIN_TXN, COMMIT_TXN, ROLLBACK_TXN, NSTMTS };
+
 /* A statement that started and has not been written yet. */
 typedef struct in_flight {
     sqlite3_stmt *stmt;
@@ -28,7 +31,6 @@ typedef struct query_log {
     resql_logger *logger;
     sqlite3 *log;               /* resql's connection to the query-log database */
     int include_reads, drop_rollbacks;
-    char dialect[64];
 
     in_flight flights[MAX_IN_FLIGHT];
     int nflights;
@@ -37,7 +39,7 @@ typedef struct query_log {
     sqlite3_int64 txn_id;
     int failed;                 /* something of this transaction was not written */
 
-    sqlite3_stmt *insert_txn, *insert_query, *set_outcome;
+    sqlite3_stmt *stmts[NSTMTS];        /* prepared once: see open_target */
     resql_buf scratch;
 } query_log;
 
@@ -66,7 +68,7 @@ static int begin_txn(query_log *q, sqlite3_int64 now)
     resql_logger *lg = q->logger;
     const char *extra = NULL;
     char when[48];
-    if (sqlite3_exec(q->log, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) return log_fail(q, "begin");
+    if (step_once(q, q->stmts[BEGIN_TXN], "begin")) return SQLITE_ERROR;
     q->txn_open = 1;
     resql__hub_enter(lg->hub);          /* the callback may read the logged connection */
     int bad = resql__extra_eval(&lg->extra, &q->scratch, &extra, lg->errmsg);
@@ -76,9 +78,10 @@ static int begin_txn(query_log *q, sqlite3_int64 now)
         return SQLITE_ERROR;
     }
     resql__format_time(now, when);
-    sqlite3_bind_text(q->insert_txn, 1, when, -1, SQLITE_TRANSIENT);
-    if (extra) sqlite3_bind_text(q->insert_txn, 2, extra, -1, SQLITE_TRANSIENT);
-    if (step_once(q, q->insert_txn, "transaction")) return SQLITE_ERROR;
+    sqlite3_stmt *s = q->stmts[INSERT_TXN];
+    sqlite3_bind_text(s, 1, when, -1, SQLITE_STATIC);    /* step_once unbinds */
+    if (extra) sqlite3_bind_text(s, 2, extra, -1, SQLITE_TRANSIENT);
+    if (step_once(q, s, "transaction")) return SQLITE_ERROR;
     q->txn_id = sqlite3_last_insert_rowid(q->log);
     return SQLITE_OK;
 }
@@ -93,19 +96,19 @@ static int write_flight(query_log *q, in_flight *f, sqlite3_int64 duration_us, i
 {
     if (!q->txn_open || q->failed) return SQLITE_ERROR;
     char when[48];
-    sqlite3_stmt *s = q->insert_query;
+    sqlite3_stmt *s = q->stmts[INSERT_QUERY];
     const char *sql = sqlite3_sql(f->stmt);
     resql__format_time(f->started, when);
     if (f->params.oom) return log_fail(q, "out of memory");
+    /* Static: everything bound outlives step_once, which unbinds. */
     sqlite3_bind_int64(s, 1, q->txn_id);
-    sqlite3_bind_text(s, 2, when, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, when, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, f->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, q->dialect, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, sql ? sql : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, f->params.data, (int)f->params.len, SQLITE_STATIC);
-    sqlite3_bind_int(s, 7, f->exact);
-    sqlite3_bind_int64(s, 8, duration_us);
-    if (rows >= 0) sqlite3_bind_int(s, 9, rows);
+    sqlite3_bind_text(s, 4, sql ? sql : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, f->params.data, (int)f->params.len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 6, f->exact);
+    sqlite3_bind_int64(s, 7, duration_us);
+    if (rows >= 0) sqlite3_bind_int(s, 8, rows);
     return step_once(q, s, "statement");
 }
 
@@ -116,13 +119,15 @@ static int end_txn(query_log *q, const char *outcome)
     int rc = q->failed ? SQLITE_ERROR : SQLITE_OK;
     int keep = rc == SQLITE_OK && q->txn_open && !(q->drop_rollbacks && !strcmp(outcome, "rollback"));
     if (keep) {
-        sqlite3_bind_text(q->set_outcome, 1, outcome, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q->set_outcome, 2, q->txn_id);
-        rc = step_once(q, q->set_outcome, "outcome");
-        if (rc == SQLITE_OK && sqlite3_exec(q->log, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-            rc = log_fail(q, "commit");
+        sqlite3_bind_text(q->stmts[SET_OUTCOME], 1, outcome, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q->stmts[SET_OUTCOME], 2, q->txn_id);
+        rc = step_once(q, q->stmts[SET_OUTCOME], "outcome");
+        if (rc == SQLITE_OK) rc = step_once(q, q->stmts[COMMIT_TXN], "commit");
     }
-    if (q->txn_open && (!keep || rc != SQLITE_OK)) sqlite3_exec(q->log, "ROLLBACK", NULL, NULL, NULL);
+    if (q->txn_open && (!keep || rc != SQLITE_OK)) {
+        sqlite3_step(q->stmts[ROLLBACK_TXN]);
+        sqlite3_reset(q->stmts[ROLLBACK_TXN]);
+    }
     q->txn_open = 0;
     q->failed = 0;
     return rc;
@@ -224,10 +229,10 @@ static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
 /* Finalizes resql's statements and closes its connection to the log. */
 static int close_target(query_log *q)
 {
-    sqlite3_finalize(q->insert_txn);
-    sqlite3_finalize(q->insert_query);
-    sqlite3_finalize(q->set_outcome);
-    q->insert_txn = q->insert_query = q->set_outcome = NULL;
+    for (int i = 0; i < NSTMTS; i++) {
+        sqlite3_finalize(q->stmts[i]);
+        q->stmts[i] = NULL;
+    }
     int rc = sqlite3_close(q->log);
     q->log = NULL;
     return rc;
@@ -263,8 +268,10 @@ static const resql_logger_kind query_log_kind = {
 static int open_target(query_log *q, const char *to, int busy_ms)
 {
     resql_logger *lg = q->logger;
-    int rc = sqlite3_open_v2(to, &q->log, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
-                             NULL);
+    /* No mutex of its own: resql uses this connection only from the logged
+     * connection's hooks and calls, which that connection serializes. */
+    int rc = sqlite3_open_v2(to, &q->log, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
+                             SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(q->log, busy_ms < 0 ? 0 : busy_ms ? busy_ms : DEFAULT_BUSY_MS);
         /* WAL: people reading the log never block the writes. */
@@ -285,18 +292,24 @@ static int open_target(query_log *q, const char *to, int busy_ms)
         return RESQL_MISUSE;
     }
     if (resql__log_tables_create(q->log, "main", lg->errmsg) != SQLITE_OK) return RESQL_CANTOPEN;
-    static const char *const sql[] = {
-        "INSERT INTO resql_transactions(started_at, extra) VALUES (?1, ?2)",
+    /* The dialect never changes: a literal, not a parameter to bind per record. */
+    char *insert_query = sqlite3_mprintf(
         "INSERT INTO resql_queries(txn_id, executed_at, kind, dialect, statement, parameters, "
-        "parameters_exact, duration_us, rows_changed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "parameters_exact, duration_us, rows_changed) "
+        "VALUES (?1, ?2, ?3, 'sqlite %q', ?4, ?5, ?6, ?7, ?8)", sqlite3_libversion());
+    const char *const sql[] = {
+        "INSERT INTO resql_transactions(started_at, extra) VALUES (?1, ?2)",
+        insert_query ? insert_query : "out of memory",
         "UPDATE resql_transactions SET outcome = ?1 WHERE id = ?2",
+        "BEGIN", "COMMIT", "ROLLBACK",
     };
-    sqlite3_stmt **stmts[] = {&q->insert_txn, &q->insert_query, &q->set_outcome};
-    for (int i = 0; i < 3; i++)
-        if (sqlite3_prepare_v3(q->log, sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmts[i], NULL)) {
+    for (int i = 0; i < NSTMTS; i++)
+        if (sqlite3_prepare_v3(q->log, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[i], NULL)) {
+            sqlite3_free(insert_query);
             resql__format(lg->errmsg, "resql: cannot prepare the query log: %s", sqlite3_errmsg(q->log));
             return RESQL_ERROR;
         }
+    sqlite3_free(insert_query);
     return RESQL_OK;
 }
 
@@ -325,7 +338,6 @@ RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options
     q->logger = lg;
     q->include_reads = opts && opts->include_reads;
     q->drop_rollbacks = opts && opts->drop_rollbacks;
-    snprintf(q->dialect, sizeof q->dialect, "sqlite %s", sqlite3_libversion());
 
     if ((rc = open_target(q, to, opts ? opts->busy_timeout_ms : 0)) != RESQL_OK) {
         resql__fail(rc, "%s", lg->errmsg);
