@@ -398,6 +398,49 @@ static void values_round_trip_through_the_log(void **state)
     sqlite3_finalize(stored);
 }
 
+/* resql_pending keeps one cursor for reuse: cursors open at the same time
+ * get their own, and the log goes on as before once they are closed. */
+static void several_resql_pending_cursors_at_once(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "INSERT INTO person(name, age) VALUES ('a', 1)");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_pending a, resql_pending b, "
+                                      "resql_pending c"), 0);
+    EXEC(f->db, "INSERT INTO person(name, age) VALUES ('b', 2)");
+    assert_int_equal(log_count(f->db), 2);
+    assert_string_equal(log_row(f->db, 2),
+        "insert 2 {\"id\":{\"old\":null,\"new\":2},\"name\":{\"old\":null,\"new\":\"b\"},"
+        "\"age\":{\"old\":null,\"new\":2},\"email\":{\"old\":null,\"new\":null}}");
+}
+
+/* In a UTF-16 database SQLite hands the hook UTF-16 text; the log has it
+ * as UTF-8 JSON all the same, and an unchanged text column is still seen
+ * as unchanged. */
+static void utf16_database_logs_utf8_text(void **state)
+{
+    (void)state;
+    sqlite3 *db;
+    resql_logger *log;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    EXEC(db, "PRAGMA encoding = 'UTF-16le';"
+             "CREATE TABLE w(k TEXT PRIMARY KEY, v TEXT, n TEXT);");
+    assert_int_equal(resql_log_changes(db, NULL, NULL, &log), RESQL_OK);
+    EXEC(db, "INSERT INTO w VALUES ('cl\xc3\xa9', 'h\xc3\xa9llo \xe2\x82\xac', 'same');"
+             "UPDATE w SET v = 'w\xc3\xb6rld \xf0\x9f\x98\x80';"
+             "DELETE FROM w;");
+    assert_string_equal(log_row(db, 1),
+        "insert \"cl\xc3\xa9\" {\"k\":{\"old\":null,\"new\":\"cl\xc3\xa9\"},"
+        "\"v\":{\"old\":null,\"new\":\"h\xc3\xa9llo \xe2\x82\xac\"},\"n\":{\"old\":null,\"new\":\"same\"}}");
+    assert_string_equal(log_row(db, 2),
+        "update \"cl\xc3\xa9\" {\"v\":{\"old\":\"h\xc3\xa9llo \xe2\x82\xac\",\"new\":\"w\xc3\xb6rld \xf0\x9f\x98\x80\"}}");
+    assert_string_equal(log_row(db, 3),
+        "delete \"cl\xc3\xa9\" {\"k\":{\"old\":\"cl\xc3\xa9\",\"new\":null},"
+        "\"v\":{\"old\":\"w\xc3\xb6rld \xf0\x9f\x98\x80\",\"new\":null},\"n\":{\"old\":\"same\",\"new\":null}}");
+    assert_int_equal(resql_logger_close(log), RESQL_OK);
+    resql_logger_free(log);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,7 +465,9 @@ int main(void)
         T(text_primary_key),
         T(primary_key_change_is_followable),
         T(values_round_trip_through_the_log),
+        T(several_resql_pending_cursors_at_once),
 #undef T
+        cmocka_unit_test(utf16_database_logs_utf8_text),
     };
     return cmocka_run_group_tests_name("change log", tests, NULL, NULL);
 }

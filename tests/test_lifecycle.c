@@ -279,6 +279,38 @@ static void an_application_read_of_resql_pending_drains_nothing(void **state)
     resql_logger_free(log);
 }
 
+/* Someone who copies the token out of the TEMP schema can read (and so
+ * steal) pending rows. What an aggregate keeps of them must be its own copy:
+ * resql reuses, and may move, a row's buffers when the cursor moves on
+ * (valgrind reports the read of a moved buffer). */
+static void a_token_read_keeps_copies_of_the_rows(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "INSERT INTO t(id, v) VALUES (9, x'00'), (10, zeroblob(4096))");
+    resql_logger *log = start(f->db);
+    char token_sql[512];
+    snprintf(token_sql, sizeof token_sql, "%s",
+             query_text(f->db, "SELECT sql FROM sqlite_temp_schema WHERE type = 'trigger' LIMIT 1"));
+    char *token = strstr(token_sql, "resql_pending('");
+    assert_non_null(token);
+    token += strlen("resql_pending('");
+    *strchr(token, '\'') = '\0';
+
+    EXEC(f->db, "BEGIN");
+    sqlite3_blob *blob;
+    for (int id = 9; id <= 10; id++) {      /* two pending rows, no trigger follows */
+        assert_int_equal(sqlite3_blob_open(f->db, "main", "t", "v", id, 1, &blob), SQLITE_OK);
+        assert_int_equal(sqlite3_blob_write(blob, "\x01", 1, 0), SQLITE_OK);
+        sqlite3_blob_close(blob);
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT max(diff) FROM resql_pending('%s')", token);
+    assert_string_equal(query_text(f->db, sql),
+                        "{\"id\":{\"old\":9,\"new\":null},\"v\":{\"old\":{\"$blob\":\"AA==\"},\"new\":null}}");
+    EXEC(f->db, "ROLLBACK");
+    resql_logger_free(log);
+}
+
 /* A change log into another file, freed inside a transaction, leaves its
  * database attached (a ROLLBACK could still need it); the next change log on
  * the connection takes that leftover over instead of failing to attach. */
@@ -319,6 +351,7 @@ int main(void)
         T(an_app_table_named_resql_pending_is_refused),
         T(attached_earlier_database_with_a_log_table_is_refused),
         T(an_application_read_of_resql_pending_drains_nothing),
+        T(a_token_read_keeps_copies_of_the_rows),
         T(a_leftover_log_database_does_not_block_the_next_change_log),
 #undef T
     };

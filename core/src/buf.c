@@ -17,7 +17,7 @@ void resql__buf_reset(resql_buf *b)
     b->oom = 0;
 }
 
-static int grow(resql_buf *b, size_t extra)
+int resql__buf_grow(resql_buf *b, size_t extra)
 {
     if (b->oom) return 0;
     if (b->len + extra <= b->cap) return 1;
@@ -33,24 +33,9 @@ static int grow(resql_buf *b, size_t extra)
     return 1;
 }
 
-void resql__buf_append(resql_buf *b, const void *p, size_t n)
-{
-    if (n == 0 || !grow(b, n)) return;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-void resql__buf_puts(resql_buf *b, const char *s) { resql__buf_append(b, s, strlen(s)); }
-
-void resql__buf_putc(resql_buf *b, char c)
-{
-    if (!grow(b, 1)) return;
-    b->data[b->len++] = c;
-}
-
 const char *resql__buf_cstr(resql_buf *b)
 {
-    if (!grow(b, 1)) return NULL;
+    if (!resql__buf_grow(b, 1)) return NULL;
     b->data[b->len] = '\0';
     return b->data;
 }

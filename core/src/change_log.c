@@ -59,8 +59,10 @@ typedef struct change_log {
     char now[48];                       /* the time of the row handed out last */
     char trigger_body[512];             /* DRAIN_SQL with this logger's token */
     const char *log_db;                 /* "main" or LOG_ALIAS */
+    const resql_layout *layout;         /* resql__preupdate_layout(), looked up once */
     resql_names include, exclude;
     resql_table_filter filter;
+    char unwanted[64];                  /* the last table the filter left out (often a log table) */
     resql_schema schema;
     int schema_version;                 /* of "main", when the schema was read */
     int needs_refresh;                  /* DDL or a rollback may have changed tables or triggers */
@@ -119,7 +121,7 @@ static int set_value(change_log *cl, cap_value *c, sqlite3_value *v)
         c->type = NO_VALUE;
         return 1;
     }
-    if (v == resql__preupdate_layout()->missing) {
+    if (v == cl->layout->missing) {
         c->type = FROM_DEFAULT;
         return 1;
     }
@@ -166,7 +168,7 @@ static int is_key_column(const resql_table *t, int j)
  * untouched columns are just marked UNCHANGED in both images. */
 static int capture_update(change_log *cl, sqlite3 *db, const resql_table *t, int width)
 {
-    const resql_layout *layout = resql__preupdate_layout();
+    const resql_layout *layout = cl->layout;
     size_t base = cl->nvalues;
     if (!grow((void **)&cl->values, &cl->cap_values, base + 2 * (size_t)width, sizeof *cl->values))
         return 0;
@@ -205,10 +207,15 @@ static void on_preupdate(void *self, int op, const char *db_name, const char *ta
                          sqlite3_int64 key1, sqlite3_int64 key2)
 {
     change_log *cl = self;
-    if (strcmp(db_name, "main") != 0) return;
+    if (strcmp(db_name, "main") != 0 || (cl->unwanted[0] && strcmp(table, cl->unwanted) == 0)) return;
     resql_table *t = resql__schema_find(&cl->schema, table);
     if (!t) {
-        if (!resql__table_wanted(&cl->filter, table)) return;
+        if (!resql__table_wanted(&cl->filter, table)) {
+            /* The filter never changes: remember the name (the log tables
+             * of a log kept in "main" come here for every log row). */
+            if (strlen(table) < sizeof cl->unwanted) strcpy(cl->unwanted, table);
+            return;
+        }
         /* Audited, but resql has no trigger on it yet: it cannot be logged in
          * this transaction. Remember it, so the commit is refused. */
         if (!cl->unlogged_table[0]) snprintf(cl->unlogged_table, sizeof cl->unlogged_table, "%s", table);
@@ -300,13 +307,13 @@ static int ensure_txn(change_log *cl, const char *now)
 
 /* Column j's slot among the row's values: in the old or the new image, by
  * stored-column number or by table position, as this SQLite numbers them. */
-static size_t slot_of(const pending_row *row, int new_image, int j)
+static size_t slot_of(const change_log *cl, const pending_row *row, int new_image, int j)
 {
     const resql_table *t = row->table;
     int image = !new_image ? RESQL_IMAGE_OLD
               : row->op == SQLITE_INSERT ? RESQL_IMAGE_INSERT : RESQL_IMAGE_UPDATE_NEW;
     size_t base = row->first + (row->op == SQLITE_UPDATE && new_image ? (size_t)row->width : 0);
-    int by_position = resql__preupdate_layout()->by_position[t->without_rowid][image];
+    int by_position = cl->layout->by_position[t->without_rowid][image];
     return base + (size_t)(by_position ? t->cols[j].position : j);
 }
 
@@ -368,7 +375,7 @@ static int resolve_row(change_log *cl, const pending_row *row)
     for (int new_image = 0; new_image < 2; new_image++) {
         if ((new_image && row->op == SQLITE_DELETE) || (!new_image && row->op == SQLITE_INSERT)) continue;
         for (int j = 0; j < t->ncols; j++) {
-            size_t k = slot_of(row, new_image, j);
+            size_t k = slot_of(cl, row, new_image, j);
             cap_value *c = &cl->values[k];
             if (c->type == FROM_DEFAULT) {
                 if ((rc = column_default(cl, &t->cols[j]))) return rc;
@@ -405,7 +412,7 @@ static void encode_key(const change_log *cl, const pending_row *row, int new_ima
     if (t->npk > 1) resql__buf_putc(out, '[');
     for (int k = 0; k < t->npk; k++) {
         if (k) resql__buf_putc(out, ',');
-        resql_value v = value_at(cl, slot_of(row, new_image, t->pk[k]));
+        resql_value v = value_at(cl, slot_of(cl, row, new_image, t->pk[k]));
         resql__json_value(out, &v);
     }
     if (t->npk > 1) resql__buf_putc(out, ']');
@@ -422,14 +429,13 @@ static int encode_diff(const change_log *cl, const pending_row *row, resql_buf *
     resql__buf_putc(out, '{');
     for (int j = 0; j < t->ncols; j++) {
         if (t->cols[j].generated) continue;
-        if (row->op == SQLITE_UPDATE && cl->values[slot_of(row, 0, j)].type == UNCHANGED) continue;
+        if (row->op == SQLITE_UPDATE && cl->values[slot_of(cl, row, 0, j)].type == UNCHANGED) continue;
         resql_value old_v = {SQLITE_NULL, 0, 0, NULL, 0}, new_v = old_v;
-        if (row->op != SQLITE_INSERT) old_v = value_at(cl, slot_of(row, 0, j));
-        if (row->op != SQLITE_DELETE) new_v = value_at(cl, slot_of(row, 1, j));
+        if (row->op != SQLITE_INSERT) old_v = value_at(cl, slot_of(cl, row, 0, j));
+        if (row->op != SQLITE_DELETE) new_v = value_at(cl, slot_of(cl, row, 1, j));
         if (row->op == SQLITE_UPDATE && resql__value_same(&old_v, &new_v)) continue;
         if (n++) resql__buf_putc(out, ',');
-        resql__json_string(out, t->cols[j].name, strlen(t->cols[j].name));
-        resql__buf_puts(out, ":{\"old\":");
+        resql__buf_append(out, t->cols[j].diff_key, t->cols[j].diff_key_len);
         resql__json_value(out, &old_v);
         resql__buf_puts(out, ",\"new\":");
         resql__json_value(out, &new_v);
@@ -960,6 +966,7 @@ RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options
     cl->filter.include = &cl->include;
     cl->filter.exclude = &cl->exclude;
     cl->filter.skip_log_tables = to == NULL;
+    cl->layout = resql__preupdate_layout();
 
     resql_hub_client client = {cl, on_preupdate, on_commit, on_rollback, on_stmt_start, on_stmt_end};
     rc = resql__hub_attach(of, RESQL_HUB_CHANGES, &client, &lg->hub);

@@ -5,11 +5,6 @@
 
 #include "pending.h"
 
-typedef struct pending_vtab {
-    sqlite3_vtab base;
-    resql_pending_source *source;
-} pending_vtab;
-
 typedef struct pending_cursor {
     sqlite3_vtab_cursor base;
     struct change_log *log;     /* while draining */
@@ -17,6 +12,15 @@ typedef struct pending_cursor {
     sqlite3_int64 rowid;
     resql_log_row row;
 } pending_cursor;
+
+/* Each trigger opens and closes a cursor per row change: one is kept for
+ * reuse, so that costs no malloc. */
+typedef struct pending_vtab {
+    sqlite3_vtab base;
+    resql_pending_source *source;
+    pending_cursor spare;
+    int spare_in_use;
+} pending_vtab;
 
 enum { COL_TXN, COL_TIME, COL_TABLE, COL_RECORD, COL_PREV, COL_KIND, COL_DIFF, COL_TOKEN };
 
@@ -58,8 +62,10 @@ static int pending_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info)
 
 static int pending_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out)
 {
-    pending_cursor *c = sqlite3_malloc(sizeof *c);
+    pending_vtab *v = (pending_vtab *)vtab;
+    pending_cursor *c = v->spare_in_use ? sqlite3_malloc(sizeof *c) : &v->spare;
     if (!c) return SQLITE_NOMEM;
+    if (c == &v->spare) v->spare_in_use = 1;
     memset(c, 0, sizeof *c);
     c->eof = 1;
     *out = &c->base;
@@ -75,8 +81,10 @@ static void end_drain(pending_cursor *c)
 
 static int pending_close(sqlite3_vtab_cursor *cursor)
 {
+    pending_vtab *v = (pending_vtab *)cursor->pVtab;
     end_drain((pending_cursor *)cursor);
-    sqlite3_free(cursor);
+    if (cursor == &v->spare.base) v->spare_in_use = 0;
+    else sqlite3_free(cursor);
     return SQLITE_OK;
 }
 
@@ -134,20 +142,28 @@ static int pending_eof(sqlite3_vtab_cursor *cursor)
     return ((pending_cursor *)cursor)->eof;
 }
 
+/* The row's texts are handed over without a copy: they stay as they are
+ * until the cursor moves or closes (pending.h), and resql's own INSERT ...
+ * SELECT writes each row before it asks for the next. A destructor that does
+ * nothing, rather than SQLITE_STATIC, tells SQLite the texts are not there
+ * forever, so anything that keeps a value past the row (an aggregate, a
+ * sorter) takes its own copy. */
+static void kept_by_cursor(void *text) { (void)text; }
+
 static int pending_column(sqlite3_vtab_cursor *cursor, sqlite3_context *ctx, int col)
 {
     const resql_log_row *r = &((pending_cursor *)cursor)->row;
     switch (col) {
     case COL_TXN: sqlite3_result_int64(ctx, r->txn_id); break;
-    case COL_TIME: sqlite3_result_text(ctx, r->changed_at, -1, SQLITE_TRANSIENT); break;
-    case COL_TABLE: sqlite3_result_text(ctx, r->table_name, -1, SQLITE_TRANSIENT); break;
-    case COL_RECORD: sqlite3_result_text(ctx, r->record_id, (int)r->record_id_len, SQLITE_TRANSIENT); break;
+    case COL_TIME: sqlite3_result_text(ctx, r->changed_at, -1, kept_by_cursor); break;
+    case COL_TABLE: sqlite3_result_text(ctx, r->table_name, -1, kept_by_cursor); break;
+    case COL_RECORD: sqlite3_result_text(ctx, r->record_id, (int)r->record_id_len, kept_by_cursor); break;
     case COL_PREV:
         if (r->prev_record_id)
             sqlite3_result_text(ctx, r->prev_record_id, (int)r->prev_record_id_len, SQLITE_TRANSIENT);
         break;
     case COL_KIND: sqlite3_result_text(ctx, r->kind, -1, SQLITE_STATIC); break;
-    case COL_DIFF: sqlite3_result_text(ctx, r->diff, (int)r->diff_len, SQLITE_TRANSIENT); break;
+    case COL_DIFF: sqlite3_result_text(ctx, r->diff, (int)r->diff_len, kept_by_cursor); break;
     default: break;                                 /* the token: not given back */
     }
     return SQLITE_OK;

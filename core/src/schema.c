@@ -50,6 +50,7 @@ static void columns_free(resql_column *cols, int n)
     for (int i = 0; i < n; i++) {
         free((void *)cols[i].default_value.bytes);
         free(cols[i].name);
+        free(cols[i].diff_key);
         free(cols[i].type);
         free(cols[i].default_sql);
     }
@@ -69,6 +70,22 @@ static char *column_dup(sqlite3_stmt *q, int i)
 {
     const char *text = (const char *)sqlite3_column_text(q, i);
     return text ? strdup(text) : NULL;
+}
+
+/* Encoded once per column rather than for every log row. */
+static int set_diff_key(resql_column *c)
+{
+    resql_buf key;
+    resql__buf_init(&key);
+    resql__json_string(&key, c->name, strlen(c->name));
+    resql__buf_puts(&key, ":{\"old\":");
+    if (!resql__buf_cstr(&key)) {
+        resql__buf_free(&key);
+        return 0;
+    }
+    c->diff_key = key.data;
+    c->diff_key_len = key.len;
+    return 1;
 }
 
 /* Reads the columns of `t` with pragma table_xinfo: `hidden` is 2 for a
@@ -110,7 +127,7 @@ int resql__table_reload(sqlite3 *db, resql_table *t, char *errmsg)
         c->default_sql = column_dup(q, 5);
         pk_of[ncols - 1] = sqlite3_column_int(q, 2);
         if (pk_of[ncols - 1] > 0) npk++;
-        if (!c->name || !c->type) { rc = SQLITE_NOMEM; break; }
+        if (!c->name || !c->type || !set_diff_key(c)) { rc = SQLITE_NOMEM; break; }
     }
     sqlite3_finalize(q);
     int *pk = npk ? malloc((size_t)npk * sizeof *pk) : NULL;

@@ -11,6 +11,8 @@
 
 typedef struct resql_column {
     char *name;
+    char *diff_key;         /* "<name as JSON>":{"old": , what each diff entry starts with */
+    size_t diff_key_len;
     int position;           /* in the table, counting VIRTUAL columns (pragma table_xinfo's cid) */
     int generated;          /* a STORED generated column: in the record, never in a diff */
     char *type;             /* declared type, for the default's affinity */
