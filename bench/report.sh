@@ -119,6 +119,8 @@ the bench's wrapper). The issue's target is a fixed bound: **$mem_status**.
 
 EOF
 cat "$work/memcheck.md"
+echo
+cat "$here/analysis.md"
 if [ "$cg_done" = 1 ]; then
     f="$work/callgrind/callgrind.W1.changes-same.out"
     cat <<EOF
@@ -135,7 +137,9 @@ EOF
     cat "$work/callgrind.md"
     cat <<EOF
 
-## Where the time goes: changes-same on W1 (callgrind)
+## Profiles (callgrind)
+
+### changes-same on W1
 
 glibc's printf family and strtod (called only by resql; SQLite formats and parses
 numbers itself) take **$(printf_share "$f")%** of the instructions of changes-same
@@ -152,13 +156,22 @@ Self (the instructions of the function itself):
 
 EOF
     hot_spots "$f" self 25
+    for wc in "W4 changes-same" "W2 queries" "W3 queries"; do
+        set -- $wc
+        cat <<EOF
+
+### $2 on $1, inclusive
+
+EOF
+        hot_spots "$work/callgrind/callgrind.$1.$2.out" inclusive 20
+    done
     cat <<EOF
 
 Debian's libsqlite3 has no symbols for its static functions (shown as addresses).
 resql's own functions are built with \`-O2\`, so small ones are inlined into their
-callers (e.g. \`write_row\`, \`encode_diff\` into \`write_pending\`). To look further:
+callers. To look further:
 
-    make -f Makefile -f bench/bench.mk bench-callgrind      # profiles in build/bench/callgrind/
+    make bench-callgrind      # profiles in build/bench/callgrind/
     callgrind_annotate --inclusive=yes build/bench/callgrind/callgrind.W1.changes-same.out | less
     callgrind_annotate --tree=caller build/bench/callgrind/callgrind.W1.changes-same.out | less
 EOF
