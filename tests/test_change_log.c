@@ -189,6 +189,55 @@ static void failed_statement_leaves_no_row_and_transaction_goes_on(void **state)
         "{\"name\":{\"old\":\"a\",\"new\":\"first\"}};{\"name\":{\"old\":\"c\",\"new\":\"last\"}}");
 }
 
+/* The transaction's row is written by its first logged statement; when that
+ * statement fails, its undo takes the row too, and the next statement's log
+ * rows need it written again. */
+static void failed_first_statement_takes_the_transaction_row_along(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "INSERT INTO person(id, age) VALUES (1, 3), (2, 4), (3, 1)");
+    EXEC(f->db, "BEGIN");
+    /* Rows 1 and 2 are logged (and the transaction row written), row 3 fails. */
+    assert_non_null(strstr(exec_err(f->db, "UPDATE person SET age = age - 2"), "CHECK constraint failed"));
+    EXEC(f->db, "UPDATE person SET age = 9 WHERE id = 3");
+    EXEC(f->db, "UPDATE person SET age = 8 WHERE id = 2");
+    EXEC(f->db, "COMMIT");
+    assert_int_equal(query_int(f->db,
+        "SELECT count(*) FROM resql_changes c JOIN resql_transactions t ON t.id = c.txn_id "
+        "WHERE c.kind = 'update'"), 2);
+}
+
+/* An application function that writes from inside another statement: when
+ * the outer statement fails, the nested write is undone with it, and with it
+ * the transaction row the nested write brought. */
+static void nested_insert(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3 *db = sqlite3_context_db_handle(ctx);
+    int rc = sqlite3_exec(db, "INSERT INTO person(name) VALUES ('nested')", NULL, NULL, NULL);
+    sqlite3_result_int(ctx, rc == SQLITE_OK ? 1 : -100);
+}
+
+static void failed_outer_statement_takes_a_nested_write_along(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(sqlite3_create_function(f->db, "nested_insert", 0, SQLITE_UTF8, NULL, nested_insert,
+                                             NULL, NULL), SQLITE_OK);
+    EXEC(f->db, "INSERT INTO person(id, age) VALUES (1, 1)");
+    EXEC(f->db, "BEGIN");
+    /* The nested INSERT runs, then the outer UPDATE fails its CHECK. */
+    assert_non_null(strstr(exec_err(f->db, "UPDATE person SET age = nested_insert() - 5 WHERE id = 1"),
+                           "CHECK constraint failed"));
+    EXEC(f->db, "UPDATE person SET age = 7 WHERE id = 1");
+    EXEC(f->db, "COMMIT");
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM person WHERE name = 'nested'"), 0);
+    assert_string_equal(query_text(f->db,
+        "SELECT group_concat(c.kind || ':' || c.diff, ';') FROM resql_changes c "
+        "JOIN resql_transactions t ON t.id = c.txn_id WHERE c.id > 1"),
+        "update:{\"age\":{\"old\":1,\"new\":7}}");
+}
+
 static void failed_autocommit_statement_leaves_no_row(void **state)
 {
     fixture *f = *state;
@@ -455,6 +504,8 @@ int main(void)
         T(rollback_to_savepoint_keeps_the_rest),
         T(savepoint_undoing_the_first_change_keeps_transaction_row),
         T(failed_statement_leaves_no_row_and_transaction_goes_on),
+        T(failed_first_statement_takes_the_transaction_row_along),
+        T(failed_outer_statement_takes_a_nested_write_along),
         T(failed_autocommit_statement_leaves_no_row),
         T(insert_or_replace_logs_the_conflict_delete_and_the_insert),
         T(upsert_do_update_logs_an_update),

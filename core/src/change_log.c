@@ -81,6 +81,7 @@ typedef struct change_log {
     int in_txn;
     sqlite3_int64 txn_id;
     unsigned long txn_serial;           /* hub->stmt_serial when its row was last ensured */
+    int txn_row_settled;                /* its row outlived the top-level statement that wrote it */
     char txn_time[48];
     resql_buf txn_extra;
     int txn_has_extra;
@@ -88,7 +89,7 @@ typedef struct change_log {
     char ctas_table[256];               /* CREATE TABLE ... AS SELECT running: its table */
     sqlite3 *scratch_db;                /* private, for evaluating column defaults */
 
-    sqlite3_stmt *write_txn, *drain, *read_schema_version;
+    sqlite3_stmt *write_txn, *has_txn, *drain, *read_schema_version;
     resql_buf record_id, prev_record_id, diff, scratch;
 } change_log;
 
@@ -276,13 +277,13 @@ static int check_schema_version(change_log *cl)
 }
 
 /* Makes sure the transaction row exists: written at the transaction's first
- * log row (`extra` evaluated then), and written again with the same id at
- * the first log row after any statement ended, since a failed statement or
- * a ROLLBACK TO may have removed it. */
+ * log row (`extra` evaluated then). Until it is settled (see settle_txn_row),
+ * it is written again with the same id at the first log row after any
+ * statement boundary, since a failed statement may have removed it. */
 static int ensure_txn(change_log *cl, const char *now)
 {
     resql_logger *lg = cl->logger;
-    if (cl->in_txn && cl->txn_serial == lg->hub->stmt_serial) return SQLITE_OK;
+    if (cl->in_txn && (cl->txn_row_settled || cl->txn_serial == lg->hub->stmt_serial)) return SQLITE_OK;
     if (!cl->in_txn) {
         const char *json = NULL;
         if (resql__extra_eval(&lg->extra, &cl->scratch, &json, lg->errmsg)) return SQLITE_ERROR;
@@ -543,6 +544,7 @@ static void end_txn(change_log *cl)
     cl->ctas_table[0] = '\0';
     cl->unlogged_table[0] = '\0';
     cl->in_txn = 0;
+    cl->txn_row_settled = 0;
     cl->schema_touched_in_txn = 0;
 }
 
@@ -593,9 +595,38 @@ static void on_stmt_start(void *self, sqlite3_stmt *stmt)
             memcpy(cl->ctas_table, table, sizeof table);
         cl->needs_refresh = 1;
         cl->schema_touched_in_txn |= in_txn || !strcmp(kind, "Create");
-    } else if (!strcmp(kind, "Rollback") && cl->schema_touched_in_txn) {
-        cl->needs_refresh = 1;      /* ROLLBACK TO may undo triggers made since the savepoint */
+    } else if (!strcmp(kind, "Rollback")) {
+        /* ROLLBACK TO may undo the transaction row, and triggers made since the savepoint. */
+        cl->txn_row_settled = 0;
+        if (cl->schema_touched_in_txn) cl->needs_refresh = 1;
     }
+}
+
+/* Another statement that may write is running: `stmt` runs inside it (an
+ * application's SQL function), and its failure would undo `stmt`'s writes. */
+static int inside_another_write(sqlite3 *db, sqlite3_stmt *stmt)
+{
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
+        if (s != stmt && sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s)) return 1;
+    return 0;
+}
+
+/* After a top-level statement of the transaction ends, a transaction row
+ * that is still there stays until the transaction ends or a ROLLBACK TO:
+ * no later statement's failure can undo it. Then it need not be written
+ * again after every statement (one nested INSERT saved per statement). */
+static void settle_txn_row(change_log *cl, sqlite3_stmt *ended)
+{
+    sqlite3 *db = cl->logger->db;
+    if (!cl->in_txn || cl->txn_row_settled || sqlite3_get_autocommit(db) ||
+        inside_another_write(db, ended))
+        return;
+    resql__hub_enter(cl->logger->hub);     /* resql's own statement: not reported */
+    sqlite3_bind_int64(cl->has_txn, 1, cl->txn_id);
+    cl->txn_row_settled = sqlite3_step(cl->has_txn) == SQLITE_ROW;
+    sqlite3_reset(cl->has_txn);
+    resql__hub_leave(cl->logger->hub);
+    /* Not there (the statement failed): the next log row writes it again. */
 }
 
 static int refresh(change_log *cl)
@@ -685,6 +716,7 @@ static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
 {
     change_log *cl = self;
     if (cl->needs_refresh) refresh(cl);   /* a failure leaves needs_refresh set and the message */
+    settle_txn_row(cl, stmt);
     if (cl->ctas_table[0]) {
         if (!sqlite3_get_autocommit(cl->logger->db) && log_created_rows(cl, cl->ctas_table) != SQLITE_OK &&
             !cl->unlogged_table[0])
@@ -704,9 +736,10 @@ static int kind_refresh(resql_logger *lg)
 static void finalize_all(change_log *cl)
 {
     sqlite3_finalize(cl->write_txn);
+    sqlite3_finalize(cl->has_txn);
     sqlite3_finalize(cl->drain);
     sqlite3_finalize(cl->read_schema_version);
-    cl->write_txn = cl->drain = cl->read_schema_version = NULL;
+    cl->write_txn = cl->has_txn = cl->drain = cl->read_schema_version = NULL;
 }
 
 /* Undoes whatever setup did: triggers, function, statements, attachment. */
@@ -900,6 +933,7 @@ static int install(change_log *cl)
     if (prepare(cl, &cl->write_txn,
                 "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
                 "VALUES (?1, ?2, ?3, 'commit')") ||
+        prepare(cl, &cl->has_txn, "SELECT 1 FROM \"%s\".resql_transactions WHERE id = ?1") ||
         prepare_drain(cl) ||
         prepare(cl, &cl->read_schema_version, "PRAGMA main.schema_version")) {
         return RESQL_ERROR;
