@@ -156,7 +156,7 @@ Self (the instructions of the function itself):
 
 EOF
     hot_spots "$f" self 25
-    for wc in "W4 changes-same" "W2 queries" "W3 queries"; do
+    for wc in "W2 changes-same" "W4 changes-same" "W2 queries" "W3 queries"; do
         set -- $wc
         cat <<EOF
 

@@ -238,6 +238,31 @@ static void failed_outer_statement_takes_a_nested_write_along(void **state)
         "update:{\"age\":{\"old\":1,\"new\":7}}");
 }
 
+/* A ROLLBACK TO run by an application function (a nested statement: SQLite
+ * reports its start only as a "-- ..." comment) undoes the transaction row
+ * like any other; the next log row must write it again. */
+static void rollback_to_savepoint(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_int(ctx, sqlite3_exec(sqlite3_context_db_handle(ctx), "ROLLBACK TO a", NULL, NULL, NULL));
+}
+
+static void rollback_to_from_an_application_function_takes_the_transaction_row_along(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(sqlite3_create_function(f->db, "rollback_to_a", 0, SQLITE_UTF8, NULL,
+                                             rollback_to_savepoint, NULL, NULL), SQLITE_OK);
+    EXEC(f->db, "BEGIN; SAVEPOINT a; INSERT INTO person(name, age) VALUES ('undone', 1)");
+    assert_int_equal(query_int(f->db, "SELECT rollback_to_a()"), SQLITE_OK);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM resql_transactions"), 0);
+    /* Foreign keys are on: a log row without its transaction row fails. */
+    EXEC(f->db, "INSERT INTO person(name, age) VALUES ('kept', 2)");
+    EXEC(f->db, "COMMIT");
+    assert_int_equal(query_int(f->db,
+        "SELECT count(*) FROM resql_changes c JOIN resql_transactions t ON t.id = c.txn_id"), 1);
+}
+
 static void failed_autocommit_statement_leaves_no_row(void **state)
 {
     fixture *f = *state;
@@ -462,6 +487,45 @@ static void several_resql_pending_cursors_at_once(void **state)
         "\"age\":{\"old\":null,\"new\":2},\"email\":{\"old\":null,\"new\":null}}");
 }
 
+/* Someone who copies the token out of the TEMP schema can read pending
+ * rows. A bare column of a min()/max() aggregate keeps the value of the row
+ * that won, past the cursor's later rows, without copying it: it must not
+ * point into buffers resql reuses for the next row (valgrind reports the
+ * read of the moved buffer; without valgrind the text is wrong). */
+static void a_token_read_with_a_bare_column_keeps_its_own_copy(void **state)
+{
+    (void)state;
+    sqlite3 *db;
+    resql_logger *log;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    EXEC(db, "CREATE TABLE b(id INTEGER PRIMARY KEY, v BLOB);"
+             "INSERT INTO b(id, v) VALUES (9, x'00'), (10, zeroblob(4096));");
+    assert_int_equal(resql_log_changes(db, NULL, NULL, &log), RESQL_OK);
+    char token_sql[512];
+    snprintf(token_sql, sizeof token_sql, "%s",
+             query_text(db, "SELECT sql FROM sqlite_temp_schema WHERE type = 'trigger' LIMIT 1"));
+    char *token = strstr(token_sql, "resql_pending('");
+    assert_non_null(token);
+    token += strlen("resql_pending('");
+    *strchr(token, '\'') = '\0';
+
+    EXEC(db, "BEGIN");
+    for (int id = 9; id <= 10; id++) {      /* two pending rows, no trigger follows */
+        sqlite3_blob *blob;
+        assert_int_equal(sqlite3_blob_open(db, "main", "b", "v", id, 1, &blob), SQLITE_OK);
+        assert_int_equal(sqlite3_blob_write(blob, "\x01", 1, 0), SQLITE_OK);
+        sqlite3_blob_close(blob);
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT diff FROM (SELECT min(rowid), diff FROM resql_pending('%s'))", token);
+    assert_string_equal(query_text(db, sql),
+                        "{\"id\":{\"old\":9,\"new\":null},\"v\":{\"old\":{\"$blob\":\"AA==\"},\"new\":null}}");
+    EXEC(db, "ROLLBACK");
+    assert_int_equal(resql_logger_close(log), RESQL_OK);
+    resql_logger_free(log);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 /* In a UTF-16 database SQLite hands the hook UTF-16 text; the log has it
  * as UTF-8 JSON all the same, and an unchanged text column is still seen
  * as unchanged. */
@@ -506,6 +570,7 @@ int main(void)
         T(failed_statement_leaves_no_row_and_transaction_goes_on),
         T(failed_first_statement_takes_the_transaction_row_along),
         T(failed_outer_statement_takes_a_nested_write_along),
+        T(rollback_to_from_an_application_function_takes_the_transaction_row_along),
         T(failed_autocommit_statement_leaves_no_row),
         T(insert_or_replace_logs_the_conflict_delete_and_the_insert),
         T(upsert_do_update_logs_an_update),
@@ -519,6 +584,7 @@ int main(void)
         T(several_resql_pending_cursors_at_once),
 #undef T
         cmocka_unit_test(utf16_database_logs_utf8_text),
+        cmocka_unit_test(a_token_read_with_a_bare_column_keeps_its_own_copy),
     };
     return cmocka_run_group_tests_name("change log", tests, NULL, NULL);
 }

@@ -1,8 +1,11 @@
 /* Loggers closed or freed at awkward moments, called from their own
  * callbacks, or sharing a connection: the connection must stay usable and
  * the log consistent. Each test is a bug once found by review. */
+#define _POSIX_C_SOURCE 200809L       /* nanosleep */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct fixture {
@@ -311,6 +314,70 @@ static void a_token_read_keeps_copies_of_the_rows(void **state)
     resql_logger_free(log);
 }
 
+/* A logger called from another thread waits for the connection: here a
+ * second thread tries to change `extra` and to close the logger while the
+ * first is inside the logger's own extra callback, in the middle of a
+ * statement. Neither call may run until that statement is done. */
+typedef struct other_thread {
+    resql_logger *log;
+    int started, finished;          /* __atomic */
+    int extra_rc, close_rc;
+} other_thread;
+
+static void *meddle(void *arg)
+{
+    other_thread *t = arg;
+    __atomic_store_n(&t->started, 1, __ATOMIC_SEQ_CST);
+    t->extra_rc = resql_logger_set_extra_json(t->log, "{\"by\":\"other thread\"}");
+    t->close_rc = resql_logger_close(t->log);
+    __atomic_store_n(&t->finished, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static pthread_t meddler;
+static int finished_during_callback;
+
+static void extra_while_another_thread_meddles(resql_extra_result *result, void *ctx)
+{
+    other_thread *t = ctx;
+    pthread_create(&meddler, NULL, meddle, t);
+    while (!__atomic_load_n(&t->started, __ATOMIC_SEQ_CST)) sleep_ms(1);
+    sleep_ms(100);                  /* time enough for an unserialized call to finish */
+    finished_during_callback = __atomic_load_n(&t->finished, __ATOMIC_SEQ_CST);
+    resql_extra_json(result, "{\"by\":\"callback\"}");
+}
+
+static void another_thread_waits_for_the_connection(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db;                    /* serialized: any thread may use it */
+    assert_int_equal(sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL),
+                     SQLITE_OK);
+    EXEC(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+    other_thread t = {0};
+    resql_options *opts;
+    resql_options_new(&opts);
+    resql_options_set_extra_callback(opts, extra_while_another_thread_meddles, &t, NULL);
+    assert_int_equal(resql_log_changes(db, NULL, opts, &t.log), RESQL_OK);
+    resql_options_free(opts);
+
+    EXEC(db, "INSERT INTO t(v) VALUES (1)");
+    pthread_join(meddler, NULL);
+    assert_int_equal(finished_during_callback, 0);
+    assert_int_equal(t.extra_rc, RESQL_OK);
+    assert_int_equal(t.close_rc, RESQL_OK);
+    assert_string_equal(query_text(db, "SELECT extra FROM resql_transactions"), "{\"by\":\"callback\"}");
+    resql_logger_free(t.log);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    (void)f;
+}
+
 /* A change log into another file, freed inside a transaction, leaves its
  * database attached (a ROLLBACK could still need it); the next change log on
  * the connection takes that leftover over instead of failing to attach. */
@@ -352,6 +419,7 @@ int main(void)
         T(attached_earlier_database_with_a_log_table_is_refused),
         T(an_application_read_of_resql_pending_drains_nothing),
         T(a_token_read_keeps_copies_of_the_rows),
+        T(another_thread_waits_for_the_connection),
         T(a_leftover_log_database_does_not_block_the_next_change_log),
 #undef T
     };

@@ -245,6 +245,76 @@ static void rebinding_any_type_directly_is_noticed(void **state)
     assert_string_equal(records(f, "parameters_exact"), "1 | 0 | 1 | 0");
 }
 
+/* ?NNN leaves a gap: parameter 1 of "VALUES (?2)" is in no literal of the
+ * expanded SQL. The others are still lined up and checked: an INTEGER bound
+ * directly is exact there, and a value re-bound directly after resql_bind_*
+ * is not reported from resql's memory. */
+static void numbered_parameters_with_a_gap(void **state)
+{
+    fixture *f = *state;
+    start(f, NULL);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO t(a) VALUES (?2)", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 2, 5);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    resql_bind_int64(st, 2, 6);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 2, 7);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_string_equal(records(f, "parameters"), "[null,5] | [null,6] | [null,7]");
+    assert_string_equal(records(f, "parameters_exact"), "1 | 1 | 1");
+}
+
+/* SQLite also takes #name and Tcl-style $a::b / $a(x) parameters. A value
+ * re-bound directly is noticed for them too. */
+static void every_parameter_syntax_is_lined_up(void **state)
+{
+    fixture *f = *state;
+    start(f, NULL);
+    const char *sqls[] = {"INSERT INTO t(a) VALUES (#x)", "INSERT INTO t(a) VALUES ($x::y)",
+                          "INSERT INTO t(a) VALUES ($x(1))"};
+    for (int k = 0; k < 3; k++) {
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(f->db, sqls[k], -1, &st, NULL), SQLITE_OK);
+        resql_bind_int64(st, 1, 1);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, 2);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+    }
+    assert_string_equal(records(f, "parameters"),
+        "{\"#x\":1} | {\"#x\":2} | {\"$x::y\":1} | {\"$x::y\":2} | {\"$x(1)\":1} | {\"$x(1)\":2}");
+}
+
+/* When there is no expanded SQL to check against (it would be longer than
+ * SQLITE_LIMIT_LENGTH), resql's memory of a value cannot be checked: a value
+ * re-bound directly since must not be reported as exact. */
+static void unchecked_values_are_not_exact(void **state)
+{
+    fixture *f = *state;
+    EXEC(f->db, "CREATE TABLE u(x, y)");
+    start(f, NULL);
+    static const char big[700];
+    sqlite3_limit(f->db, SQLITE_LIMIT_LENGTH, 1000);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO u(x, y) VALUES (?, ?)", -1, &st, NULL), SQLITE_OK);
+    resql_bind_int64(st, 1, 1);
+    resql_bind_blob(st, 2, big, (int)sizeof big, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, 2);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_limit(f->db, SQLITE_LIMIT_LENGTH, 1000000000);
+    assert_string_equal(query_text(reader(f),
+        "SELECT json_extract(parameters, '$[0]') = 2 OR NOT parameters_exact FROM resql_queries "
+        "ORDER BY id DESC LIMIT 1"), "1");
+}
+
 static void named_and_positional_parameters(void **state)
 {
     fixture *f = *state;
@@ -585,6 +655,9 @@ int main(void)
         T(expanded_sql_fallback_says_it_may_round),
         T(rebinding_directly_is_noticed),
         T(rebinding_any_type_directly_is_noticed),
+        T(numbered_parameters_with_a_gap),
+        T(every_parameter_syntax_is_lined_up),
+        T(unchecked_values_are_not_exact),
         T(named_and_positional_parameters),
         T(outcomes_commit_and_rollback),
         T(rollbacks_can_be_dropped),

@@ -32,7 +32,9 @@
  * -------
  * A logger may be used from any thread that may use its connection, under
  * the same rules as the connection (SQLite's serialized or multi-thread
- * mode). The thread-local error of resql_errmsg(NULL) is per thread.
+ * mode). In serialized mode resql's calls take the connection's mutex, so
+ * they wait for a statement running on another thread. The thread-local
+ * error of resql_errmsg(NULL) is per thread.
  */
 #ifndef RESQL_H
 #define RESQL_H

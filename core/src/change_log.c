@@ -595,11 +595,19 @@ static void on_stmt_start(void *self, sqlite3_stmt *stmt)
             memcpy(cl->ctas_table, table, sizeof table);
         cl->needs_refresh = 1;
         cl->schema_touched_in_txn |= in_txn || !strcmp(kind, "Create");
-    } else if (!strcmp(kind, "Rollback")) {
-        /* ROLLBACK TO may undo the transaction row, and triggers made since the savepoint. */
-        cl->txn_row_settled = 0;
-        if (cl->schema_touched_in_txn) cl->needs_refresh = 1;
+    } else if (!strcmp(kind, "Rollback") && cl->schema_touched_in_txn) {
+        cl->needs_refresh = 1;      /* ROLLBACK TO may undo triggers made since the savepoint */
     }
+}
+
+/* A ROLLBACK (TO): the hub reports its end even when an application's SQL
+ * function ran it inside another statement, unlike its start. */
+static int is_rollback(sqlite3_stmt *stmt)
+{
+    const char *sql = sqlite3_sql(stmt);
+    while (sql && (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')) sql++;
+    if (!sql || !(*sql == 'r' || *sql == 'R' || *sql == '-' || *sql == '/')) return 0;  /* the usual case, cheaply */
+    return !strcmp(resql__sql_kind(sql), "Rollback");
 }
 
 /* Another statement that may write is running: `stmt` runs inside it (an
@@ -716,6 +724,7 @@ static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
 {
     change_log *cl = self;
     if (cl->needs_refresh) refresh(cl);   /* a failure leaves needs_refresh set and the message */
+    if (cl->txn_row_settled && is_rollback(stmt)) cl->txn_row_settled = 0;   /* may have undone it */
     settle_txn_row(cl, stmt);
     if (cl->ctas_table[0]) {
         if (!sqlite3_get_autocommit(cl->logger->db) && log_created_rows(cl, cl->ctas_table) != SQLITE_OK &&
@@ -972,8 +981,7 @@ static int setup(change_log *cl, const char *to)
     return rc;
 }
 
-RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
-                                resql_logger **out)
+static int log_changes(sqlite3 *of, const char *to, const resql_options *opts, resql_logger **out)
 {
     if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: out is NULL");
     *out = NULL;
@@ -1017,4 +1025,15 @@ RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options
     }
     *out = lg;
     return RESQL_OK;
+}
+
+/* Under the connection's mutex, like every call on a logger (logger.c). */
+RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
+                                resql_logger **out)
+{
+    sqlite3_mutex *m = of ? sqlite3_db_mutex(of) : NULL;
+    sqlite3_mutex_enter(m);
+    int rc = log_changes(of, to, opts, out);
+    sqlite3_mutex_leave(m);
+    return rc;
 }

@@ -22,6 +22,16 @@ int resql__logger_new(const resql_logger_kind *kind, sqlite3 *db, const resql_op
     return RESQL_OK;
 }
 
+/* The connection's mutex, entered: its hooks run under it, so a logger may
+ * be called from another thread than the one using its connection. NULL
+ * (and entering it a no-op) for a closed logger, or without SQLite mutexes. */
+static sqlite3_mutex *lock_connection(resql_logger *logger)
+{
+    sqlite3_mutex *m = logger && logger->hub ? sqlite3_db_mutex(logger->db) : NULL;
+    sqlite3_mutex_enter(m);
+    return m;
+}
+
 int resql__logger_check(resql_logger *logger, const char *fn)
 {
     if (!logger) return resql__fail(RESQL_MISUSE, "resql: %s: logger is NULL", fn);
@@ -63,34 +73,40 @@ RESQL_API const char *resql_errmsg(const resql_logger *logger)
 
 RESQL_API int resql_logger_refresh(resql_logger *logger)
 {
+    sqlite3_mutex *m = lock_connection(logger);
     int rc = resql__logger_check(logger, "resql_logger_refresh");
-    if (rc != RESQL_OK || !logger->kind->refresh) return rc;
-    return logger->kind->refresh(logger);
+    if (rc == RESQL_OK && logger->kind->refresh) rc = logger->kind->refresh(logger);
+    sqlite3_mutex_leave(m);
+    return rc;
 }
 
 RESQL_API int resql_logger_set_extra_json(resql_logger *logger, const char *json)
 {
+    sqlite3_mutex *m = lock_connection(logger);
     int rc = resql__logger_check(logger, "resql_logger_set_extra_json");
-    if (rc != RESQL_OK) return rc;
-    if ((rc = resql__extra_set(&logger->extra, json, NULL, NULL, NULL)) != RESQL_OK)
+    if (rc == RESQL_OK && (rc = resql__extra_set(&logger->extra, json, NULL, NULL, NULL)) != RESQL_OK)
         resql__format(logger->errmsg, "%s", resql__thread_error());
+    sqlite3_mutex_leave(m);
     return rc;
 }
 
 RESQL_API int resql_logger_set_extra_callback(resql_logger *logger, resql_extra_fn fn, void *ctx,
                                               void (*destroy)(void *))
 {
+    sqlite3_mutex *m = lock_connection(logger);
     int rc = resql__logger_check(logger, "resql_logger_set_extra_callback");
     if (rc == RESQL_OK && !fn) {
         resql__format(logger->errmsg, "resql: resql_logger_set_extra_callback: fn is NULL");
         rc = RESQL_MISUSE;
     }
     if (rc != RESQL_OK) {
+        sqlite3_mutex_leave(m);
         if (destroy) destroy(ctx);
         return rc;
     }
     if ((rc = resql__extra_set(&logger->extra, NULL, fn, ctx, destroy)) != RESQL_OK)
         resql__format(logger->errmsg, "%s", resql__thread_error());
+    sqlite3_mutex_leave(m);
     return rc;
 }
 
@@ -98,23 +114,31 @@ RESQL_API int resql_logger_close(resql_logger *logger)
 {
     if (!logger) return resql__fail(RESQL_MISUSE, "resql: resql_logger_close: logger is NULL");
     if (!logger->hub) return RESQL_OK;
+    sqlite3_mutex *m = lock_connection(logger);
     int rc = resql__logger_check(logger, "resql_logger_close");
-    if (rc != RESQL_OK) return rc;
-    if (!connection_idle(logger->db)) {
+    if (rc == RESQL_OK && !connection_idle(logger->db)) {
         resql__format(logger->errmsg, "resql: resql_logger_close: a transaction is open or a "
                                       "statement is running; finish it first");
-        return RESQL_MISUSE;
+        rc = RESQL_MISUSE;
     }
-    return close_now(logger, 1);
+    if (rc == RESQL_OK) rc = close_now(logger, 1);
+    sqlite3_mutex_leave(m);
+    return rc;
 }
 
 RESQL_API void resql_logger_free(resql_logger *logger)
 {
     if (!logger) return;
-    /* From inside resql's own callback the logger is in use: freeing it would
-     * pull it from under the running flush. Misuse; leak rather than crash. */
-    if (logger->hub && logger->hub->busy) return;
-    if (logger->hub) close_now(logger, connection_idle(logger->db));
+    if (logger->hub) {
+        sqlite3_mutex *m = lock_connection(logger);
+        /* From inside resql's own callback the logger is in use: freeing it
+         * would pull it from under the running flush. Misuse; leak rather
+         * than crash. */
+        int in_use = logger->hub->busy;
+        if (!in_use) close_now(logger, connection_idle(logger->db));
+        sqlite3_mutex_leave(m);
+        if (in_use) return;
+    }
     if (logger->impl) logger->kind->free(logger);
     resql__extra_free(&logger->extra);
     resql__callback_unref(logger->clock);

@@ -90,11 +90,15 @@ void resql__params_watch(sqlite3 *db, int on)
         sqlite3 **w = realloc(watched, (size_t)(nwatched + 1) * sizeof *w);
         if (w) {                       /* without memory, values are just not exact */
             watched = w;
-            watched[nwatched++] = db;
+            watched[nwatched] = db;
+            __atomic_store_n(&nwatched, nwatched + 1, __ATOMIC_RELAXED);
         }
     } else if (!on) {
         for (int i = 0; i < nwatched; i++)
-            if (watched[i] == db) watched[i--] = watched[--nwatched];
+            if (watched[i] == db) {
+                watched[i--] = watched[nwatched - 1];
+                __atomic_store_n(&nwatched, nwatched - 1, __ATOMIC_RELAXED);
+            }
         if (nwatched == 0) {
             free(watched);
             watched = NULL;
@@ -104,6 +108,10 @@ void resql__params_watch(sqlite3 *db, int on)
     }
     pthread_mutex_unlock(&lock);
 }
+
+/* Any query logger at all: read without the lock, so binds stay cheap when
+ * there is none (remember() checks the connection under the lock). */
+static int watching(void) { return __atomic_load_n(&nwatched, __ATOMIC_RELAXED) != 0; }
 
 /* Records v as parameter i of stmt, if a query logger watches its connection. */
 static void remember(sqlite3_stmt *stmt, int i, const resql_value *v)
@@ -139,7 +147,7 @@ RESQL_API int resql_bind_null(sqlite3_stmt *stmt, int i)
 {
     int rc = sqlite3_bind_null(stmt, i);
     resql_value v = {SQLITE_NULL, 0, 0, NULL, 0};
-    if (rc == SQLITE_OK && nwatched) remember(stmt, i, &v);
+    if (rc == SQLITE_OK && watching()) remember(stmt, i, &v);
     return rc;
 }
 
@@ -147,7 +155,7 @@ RESQL_API int resql_bind_int64(sqlite3_stmt *stmt, int i, sqlite3_int64 value)
 {
     int rc = sqlite3_bind_int64(stmt, i, value);
     resql_value v = {SQLITE_INTEGER, value, 0, NULL, 0};
-    if (rc == SQLITE_OK && nwatched) remember(stmt, i, &v);
+    if (rc == SQLITE_OK && watching()) remember(stmt, i, &v);
     return rc;
 }
 
@@ -156,7 +164,7 @@ RESQL_API int resql_bind_double(sqlite3_stmt *stmt, int i, double value)
     int rc = sqlite3_bind_double(stmt, i, value);
     /* SQLite stores a NaN as NULL; record what it stores. */
     resql_value v = {isnan(value) ? SQLITE_NULL : SQLITE_FLOAT, 0, value, NULL, 0};
-    if (rc == SQLITE_OK && nwatched) remember(stmt, i, &v);
+    if (rc == SQLITE_OK && watching()) remember(stmt, i, &v);
     return rc;
 }
 
@@ -164,7 +172,7 @@ RESQL_API int resql_bind_text(sqlite3_stmt *stmt, int i, const char *text, int n
                               void (*destroy)(void *))
 {
     int rc = sqlite3_bind_text(stmt, i, text, n, destroy);
-    if (rc == SQLITE_OK && nwatched) {
+    if (rc == SQLITE_OK && watching()) {
         resql_value v = {text ? SQLITE_TEXT : SQLITE_NULL, 0, 0, (const unsigned char *)text,
                          text ? (n < 0 ? strlen(text) : (size_t)n) : 0};
         remember(stmt, i, &v);
@@ -176,7 +184,7 @@ RESQL_API int resql_bind_blob(sqlite3_stmt *stmt, int i, const void *blob, int n
                               void (*destroy)(void *))
 {
     int rc = sqlite3_bind_blob(stmt, i, blob, n, destroy);
-    if (rc == SQLITE_OK && nwatched) {
+    if (rc == SQLITE_OK && watching()) {
         resql_value v = {blob ? SQLITE_BLOB : SQLITE_NULL, 0, 0, blob, blob && n > 0 ? (size_t)n : 0};
         remember(stmt, i, &v);
     }
@@ -187,7 +195,9 @@ RESQL_API int resql_bind_blob(sqlite3_stmt *stmt, int i, const void *blob, int n
 
 static int is_ident(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
 
-/* The end of a parameter token at p (?, ?NNN, :name, @name, $name), or NULL. */
+/* The end of a parameter token at p, or NULL: ?, ?NNN, or :name, @name,
+ * $name, #name, where a name may go on with Tcl's ::name and end with a
+ * (suffix), as SQLite's tokenizer reads them. */
 static const char *param_end(const char *p)
 {
     if (*p == '?') {
@@ -195,12 +205,21 @@ static const char *param_end(const char *p)
         while (isdigit((unsigned char)*p)) p++;
         return p;
     }
-    if ((*p == ':' || *p == '@' || *p == '$') && is_ident((unsigned char)p[1])) {
-        p++;
-        while (is_ident((unsigned char)*p)) p++;
-        return p;
+    if (*p != ':' && *p != '@' && *p != '$' && *p != '#') return NULL;
+    int n = 0;
+    for (p++;;) {
+        if (is_ident((unsigned char)*p)) {
+            n++;
+            p++;
+        } else if (*p == ':' && p[1] == ':') {
+            p += 2;
+        } else if (*p == '(' && n) {
+            while (*p && *p != ')' && !isspace((unsigned char)*p)) p++;
+            return *p == ')' ? p + 1 : NULL;
+        } else {
+            return n ? p : NULL;
+        }
     }
-    return NULL;
 }
 
 static int hex(int c)
@@ -326,8 +345,8 @@ fail:
 
 /* Where each parameter's literal is in `expanded`, the expanded SQL of a
  * statement of the given shape: lit[i] is the start of parameter i's literal
- * (1-based), lit_end[i] its end. Returns 0, or -1 when the two texts do not
- * line up. */
+ * (1-based), lit_end[i] its end; NULL for a parameter the SQL never uses
+ * (?3 with no ?2). Returns 0, or -1 when the two texts do not line up. */
 static int find_literals(const piece *pieces, int npieces, const char *sql, const char *expanded,
                          const char **lit, const char **lit_end, int n)
 {
@@ -344,10 +363,7 @@ static int find_literals(const piece *pieces, int npieces, const char *sql, cons
         }
         p += pieces[k].len;
     }
-    if (*e) return -1;
-    for (int i = 1; i <= n; i++)
-        if (!lit[i]) return -1;
-    return 0;
+    return *e ? -1 : 0;
 }
 
 /* ---- choosing and encoding ---------------------------------------------------- */
@@ -449,8 +465,11 @@ void resql__params_json(sqlite3_stmt *stmt, resql_buf *out, int *exact)
         const resql_value *mine = s && i <= s->n && s->values[i].v.type ? &s->values[i].v : NULL;
         const resql_value *v = &null_value;
         resql_value decoded;
-        if (mine && (!have_expanded || agrees(mine, lit[i], lit_end[i]))) {
+        if (have_expanded && !lit[i]) {
+            /* not in the SQL: no value of it plays a part; logged as null */
+        } else if (mine && (!have_expanded || agrees(mine, lit[i], lit_end[i]))) {
             v = mine;
+            if (!have_expanded) *exact = 0;         /* nothing to check it against */
         } else if (have_expanded && decode_literal(lit[i], lit_end[i], &decoded, &bytes) == 0) {
             v = &decoded;
             if (decoded.type == SQLITE_FLOAT || decoded.type == SQLITE_TEXT) *exact = 0;

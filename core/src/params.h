@@ -5,8 +5,10 @@
  * small cache keyed by statement); and from sqlite3_expanded_sql(), which is
  * exact for NULL, INTEGER and BLOB, cuts TEXT at its first NUL byte and
  * rounds REAL to 15 significant digits. A cached value is used only when it
- * agrees with the expanded SQL, so a value later re-bound with sqlite3_bind_*
- * directly is never reported from a stale cache. */
+ * prints as the expanded SQL does, so a value later re-bound directly with
+ * sqlite3_bind_* is not reported from a stale cache (unless the two print
+ * alike: REALs equal in 15 digits, TEXTs equal up to a NUL); one that cannot
+ * be checked is not reported as exact. */
 #ifndef RESQL_PARAMS_H
 #define RESQL_PARAMS_H
 

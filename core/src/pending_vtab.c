@@ -142,28 +142,20 @@ static int pending_eof(sqlite3_vtab_cursor *cursor)
     return ((pending_cursor *)cursor)->eof;
 }
 
-/* The row's texts are handed over without a copy: they stay as they are
- * until the cursor moves or closes (pending.h), and resql's own INSERT ...
- * SELECT writes each row before it asks for the next. A destructor that does
- * nothing, rather than SQLITE_STATIC, tells SQLite the texts are not there
- * forever, so anything that keeps a value past the row (an aggregate, a
- * sorter) takes its own copy. */
-static void kept_by_cursor(void *text) { (void)text; }
-
 static int pending_column(sqlite3_vtab_cursor *cursor, sqlite3_context *ctx, int col)
 {
     const resql_log_row *r = &((pending_cursor *)cursor)->row;
     switch (col) {
     case COL_TXN: sqlite3_result_int64(ctx, r->txn_id); break;
-    case COL_TIME: sqlite3_result_text(ctx, r->changed_at, -1, kept_by_cursor); break;
-    case COL_TABLE: sqlite3_result_text(ctx, r->table_name, -1, kept_by_cursor); break;
-    case COL_RECORD: sqlite3_result_text(ctx, r->record_id, (int)r->record_id_len, kept_by_cursor); break;
+    case COL_TIME: sqlite3_result_text(ctx, r->changed_at, -1, SQLITE_TRANSIENT); break;
+    case COL_TABLE: sqlite3_result_text(ctx, r->table_name, -1, SQLITE_TRANSIENT); break;
+    case COL_RECORD: sqlite3_result_text(ctx, r->record_id, (int)r->record_id_len, SQLITE_TRANSIENT); break;
     case COL_PREV:
         if (r->prev_record_id)
             sqlite3_result_text(ctx, r->prev_record_id, (int)r->prev_record_id_len, SQLITE_TRANSIENT);
         break;
     case COL_KIND: sqlite3_result_text(ctx, r->kind, -1, SQLITE_STATIC); break;
-    case COL_DIFF: sqlite3_result_text(ctx, r->diff, (int)r->diff_len, kept_by_cursor); break;
+    case COL_DIFF: sqlite3_result_text(ctx, r->diff, (int)r->diff_len, SQLITE_TRANSIENT); break;
     default: break;                                 /* the token: not given back */
     }
     return SQLITE_OK;

@@ -313,8 +313,7 @@ static int open_target(query_log *q, const char *to, int busy_ms)
     return RESQL_OK;
 }
 
-RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
-                                resql_logger **out)
+static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, resql_logger **out)
 {
     if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_queries: out is NULL");
     *out = NULL;
@@ -355,4 +354,15 @@ RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options
     resql__params_watch(of, 1);
     *out = lg;
     return RESQL_OK;
+}
+
+/* Under the connection's mutex, like every call on a logger (logger.c). */
+RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
+                                resql_logger **out)
+{
+    sqlite3_mutex *m = of ? sqlite3_db_mutex(of) : NULL;
+    sqlite3_mutex_enter(m);
+    int rc = log_queries(of, to, opts, out);
+    sqlite3_mutex_leave(m);
+    return rc;
 }
