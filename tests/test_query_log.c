@@ -352,6 +352,41 @@ static void outcomes_commit_and_rollback(void **state)
     assert_int_equal(query_int(reader(f), "SELECT count(DISTINCT txn_id) FROM resql_queries"), 2);
 }
 
+/* Records are written 16 to an INSERT: two full batches and a rest keep
+ * their order and their own values, also when each statement is finalized
+ * before its batch is written; a rolled-back transaction's batch is kept
+ * with its outcome. */
+static void batched_records_keep_order_and_values(void **state)
+{
+    fixture *f = *state;
+    start(f, NULL);
+    EXEC(f->db, "BEGIN");
+    char expected[4096] = "";
+    for (int i = 0; i < 40; i++) {
+        sqlite3_stmt *st;
+        const char *sql = i % 2 ? "INSERT INTO t(a) VALUES (?)" : "UPDATE t SET a = ? WHERE id = -1";
+        assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL), SQLITE_OK);
+        resql_bind_int64(st, 1, i);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        char one[128];
+        snprintf(one, sizeof one, "%s%s:[%d]:%d", i ? " | " : "", sql, i, i % 2);
+        strcat(expected, one);
+    }
+    EXEC(f->db, "COMMIT");
+    EXEC(f->db, "BEGIN");
+    for (int i = 0; i < 20; i++) EXEC(f->db, "INSERT INTO t(a) VALUES (0)");
+    EXEC(f->db, "ROLLBACK");
+    assert_string_equal(query_text(reader(f),
+        "SELECT group_concat(statement || ':' || parameters || ':' || rows_changed, ' | ') "
+        "FROM (SELECT * FROM resql_queries WHERE kind IN ('Insert', 'Update') AND txn_id = 1 ORDER BY id)"),
+        expected);
+    assert_string_equal(query_text(reader(f),
+        "SELECT count(*) || ' ' || min(outcome) || ' ' || max(outcome) FROM resql_query_log WHERE txn_id = 2"),
+        "22 rollback rollback");
+    assert_int_equal(query_int(reader(f), "SELECT count(*) FROM resql_queries"), 42 + 22);
+}
+
 static void rollbacks_can_be_dropped(void **state)
 {
     fixture *f = *state;
@@ -660,6 +695,7 @@ int main(void)
         T(unchecked_values_are_not_exact),
         T(named_and_positional_parameters),
         T(outcomes_commit_and_rollback),
+        T(batched_records_keep_order_and_values),
         T(rollbacks_can_be_dropped),
         T(failing_autocommit_statement_is_a_rolled_back_transaction),
         T(extra_reused_across_commits),

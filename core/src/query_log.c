@@ -1,8 +1,9 @@
 /* The query log: every top-level statement of a connection, written through
- * resql's own connection to the query-log database. Records go to SQLite as
- * each statement ends (so memory stays flat however long the transaction),
- * inside a transaction on the log database that is committed, with the
- * outcome, from the application's commit or rollback hook. */
+ * resql's own connection to the query-log database. Records go to SQLite in
+ * batches of up to BATCH as statements end (so memory stays flat however long
+ * the transaction), inside a transaction on the log database that is
+ * committed, with the outcome, from the application's commit or rollback
+ * hook. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,12 @@
 #include "params.h"
 
 #define MAX_IN_FLIGHT 16        /* statements running at once (nested or interleaved) */
+#define BATCH 16                /* records per INSERT: a multi-row INSERT costs less per row */
 #define DEFAULT_BUSY_MS 5000
 
 /* resql's statements on the log connection. */
-enum { INSERT_TXN, INSERT_QUERY, SET_OUTCOME, BEGIN_TXN, COMMIT_TXN, ROLLBACK_TXN, NSTMTS };
+enum { INSERT_TXN, INSERT_QUERY, INSERT_BATCH, SET_OUTCOME, BEGIN_TXN, COMMIT_TXN, ROLLBACK_TXN, NSTMTS };
+#define RECORD_PARAMS 8         /* ?s per record in INSERT_QUERY and INSERT_BATCH */
 
 /* A statement that started and has not been written yet. */
 typedef struct in_flight {
@@ -27,6 +30,15 @@ typedef struct in_flight {
     resql_buf params;
 } in_flight;
 
+/* A statement that ended, waiting for its batch to be written. */
+typedef struct record {
+    char when[48];
+    const char *kind;
+    int exact, rows;            /* rows < 0: unknown */
+    sqlite3_int64 duration_us;
+    resql_buf sql, params;      /* the SQL is copied: the statement may be finalized first */
+} record;
+
 typedef struct query_log {
     resql_logger *logger;
     sqlite3 *log;               /* resql's connection to the query-log database */
@@ -34,6 +46,8 @@ typedef struct query_log {
 
     in_flight flights[MAX_IN_FLIGHT];
     int nflights;
+    record batch[BATCH];
+    int nbatch;
 
     int txn_open;               /* a transaction is open on `log` for the app's */
     sqlite3_int64 txn_id;
@@ -91,25 +105,58 @@ static int is_dml(const char *kind)
     return !strcmp(kind, "Insert") || !strcmp(kind, "Update") || !strcmp(kind, "Delete");
 }
 
-/* Writes one statement's record; rows < 0 means unknown. */
+/* Binds record r as the `first`-th.. parameters of s. Static: the records
+ * outlive step_once, which unbinds. */
+static void bind_record(query_log *q, sqlite3_stmt *s, int first, const record *r)
+{
+    sqlite3_bind_int64(s, first, q->txn_id);
+    sqlite3_bind_text(s, first + 1, r->when, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, first + 2, r->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, first + 3, r->sql.data ? r->sql.data : "", (int)r->sql.len, SQLITE_STATIC);
+    sqlite3_bind_text(s, first + 4, r->params.data, (int)r->params.len, SQLITE_STATIC);
+    sqlite3_bind_int(s, first + 5, r->exact);
+    sqlite3_bind_int64(s, first + 6, r->duration_us);
+    if (r->rows >= 0) sqlite3_bind_int(s, first + 7, r->rows);
+    else sqlite3_bind_null(s, first + 7);
+}
+
+/* Writes the waiting records: a full batch in one INSERT, else one each. */
+static int write_batch(query_log *q)
+{
+    int rc = SQLITE_OK;
+    if (q->nbatch == BATCH) {
+        sqlite3_stmt *s = q->stmts[INSERT_BATCH];
+        for (int i = 0; i < BATCH; i++) bind_record(q, s, 1 + i * RECORD_PARAMS, &q->batch[i]);
+        rc = step_once(q, s, "statements");
+    } else {
+        for (int i = 0; i < q->nbatch && rc == SQLITE_OK; i++) {
+            bind_record(q, q->stmts[INSERT_QUERY], 1, &q->batch[i]);
+            rc = step_once(q, q->stmts[INSERT_QUERY], "statement");
+        }
+    }
+    q->nbatch = 0;
+    return rc;
+}
+
+/* Queues one statement's record; rows < 0 means unknown. */
 static int write_flight(query_log *q, in_flight *f, sqlite3_int64 duration_us, int rows)
 {
     if (!q->txn_open || q->failed) return SQLITE_ERROR;
-    char when[48];
-    sqlite3_stmt *s = q->stmts[INSERT_QUERY];
-    const char *sql = sqlite3_sql(f->stmt);
-    resql__format_time(f->started, when);
     if (f->params.oom) return log_fail(q, "out of memory");
-    /* Static: everything bound outlives step_once, which unbinds. */
-    sqlite3_bind_int64(s, 1, q->txn_id);
-    sqlite3_bind_text(s, 2, when, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, f->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, sql ? sql : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, f->params.data, (int)f->params.len, SQLITE_STATIC);
-    sqlite3_bind_int(s, 6, f->exact);
-    sqlite3_bind_int64(s, 7, duration_us);
-    if (rows >= 0) sqlite3_bind_int(s, 8, rows);
-    return step_once(q, s, "statement");
+    record *r = &q->batch[q->nbatch];
+    const char *sql = sqlite3_sql(f->stmt);
+    resql__format_time(f->started, r->when);
+    r->kind = f->kind;
+    r->exact = f->exact;
+    r->rows = rows;
+    r->duration_us = duration_us;
+    resql__buf_reset(&r->sql);
+    if (sql) resql__buf_puts(&r->sql, sql);
+    if (r->sql.oom) return log_fail(q, "out of memory");
+    resql_buf params = r->params;               /* take the flight's, leave it ours to reuse */
+    r->params = f->params;
+    f->params = params;
+    return ++q->nbatch == BATCH ? write_batch(q) : SQLITE_OK;
 }
 
 /* Ends the log transaction with the app's outcome. Fails when anything of
@@ -118,7 +165,9 @@ static int end_txn(query_log *q, const char *outcome)
 {
     int rc = q->failed ? SQLITE_ERROR : SQLITE_OK;
     int keep = rc == SQLITE_OK && q->txn_open && !(q->drop_rollbacks && !strcmp(outcome, "rollback"));
-    if (keep) {
+    if (keep) rc = write_batch(q);
+    q->nbatch = 0;
+    if (keep && rc == SQLITE_OK) {
         sqlite3_bind_text(q->stmts[SET_OUTCOME], 1, outcome, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q->stmts[SET_OUTCOME], 2, q->txn_id);
         rc = step_once(q, q->stmts[SET_OUTCOME], "outcome");
@@ -256,6 +305,10 @@ static void kind_free(resql_logger *lg)
     query_log *q = lg->impl;
     close_target(q);
     for (int i = 0; i < MAX_IN_FLIGHT; i++) resql__buf_free(&q->flights[i].params);
+    for (int i = 0; i < BATCH; i++) {
+        resql__buf_free(&q->batch[i].sql);
+        resql__buf_free(&q->batch[i].params);
+    }
     resql__buf_free(&q->scratch);
     free(q);
     lg->impl = NULL;
@@ -292,25 +345,36 @@ static int open_target(query_log *q, const char *to, int busy_ms)
         return RESQL_MISUSE;
     }
     if (resql__log_tables_create(q->log, "main", lg->errmsg) != SQLITE_OK) return RESQL_CANTOPEN;
-    /* The dialect never changes: a literal, not a parameter to bind per record. */
-    char *insert_query = sqlite3_mprintf(
-        "INSERT INTO resql_queries(txn_id, executed_at, kind, dialect, statement, parameters, "
-        "parameters_exact, duration_us, rows_changed) "
-        "VALUES (?1, ?2, ?3, 'sqlite %q', ?4, ?5, ?6, ?7, ?8)", sqlite3_libversion());
+    /* One record, and a batch of them. The dialect never changes: a literal,
+     * not a parameter to bind per record. */
+    char *insert[2];
+    for (int k = 0; k < 2; k++) {
+        sqlite3_str *sql = sqlite3_str_new(NULL);
+        sqlite3_str_appendall(sql, "INSERT INTO resql_queries(txn_id, executed_at, kind, dialect, "
+                                   "statement, parameters, parameters_exact, duration_us, rows_changed) VALUES ");
+        for (int i = 0, n = k ? BATCH : 1; i < n; i++) {
+            int p = 1 + i * RECORD_PARAMS;
+            sqlite3_str_appendf(sql, "%s(?%d, ?%d, ?%d, 'sqlite %q', ?%d, ?%d, ?%d, ?%d, ?%d)", i ? ", " : "",
+                                p, p + 1, p + 2, sqlite3_libversion(), p + 3, p + 4, p + 5, p + 6, p + 7);
+        }
+        insert[k] = sqlite3_str_finish(sql);
+    }
     const char *const sql[] = {
         "INSERT INTO resql_transactions(started_at, extra) VALUES (?1, ?2)",
-        insert_query ? insert_query : "out of memory",
+        insert[0] ? insert[0] : "out of memory",
+        insert[1] ? insert[1] : "out of memory",
         "UPDATE resql_transactions SET outcome = ?1 WHERE id = ?2",
         "BEGIN", "COMMIT", "ROLLBACK",
     };
-    for (int i = 0; i < NSTMTS; i++)
+    rc = RESQL_OK;
+    for (int i = 0; i < NSTMTS && rc == RESQL_OK; i++)
         if (sqlite3_prepare_v3(q->log, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[i], NULL)) {
-            sqlite3_free(insert_query);
             resql__format(lg->errmsg, "resql: cannot prepare the query log: %s", sqlite3_errmsg(q->log));
-            return RESQL_ERROR;
+            rc = RESQL_ERROR;
         }
-    sqlite3_free(insert_query);
-    return RESQL_OK;
+    sqlite3_free(insert[0]);
+    sqlite3_free(insert[1]);
+    return rc;
 }
 
 static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, resql_logger **out)
