@@ -378,6 +378,41 @@ static void another_thread_waits_for_the_connection(void **state)
     (void)f;
 }
 
+/* A clock runs inside the application's statements like any resql
+ * callback: freeing the logger from it does nothing (the logger is in use),
+ * where it used to pull the query log from under the statement. */
+static resql_logger *clock_victim;
+static int clock_calls;
+
+static sqlite3_int64 clock_that_frees_its_logger(void *ctx)
+{
+    (void)ctx;
+    clock_calls++;
+    resql_logger_free(clock_victim);
+    return 1700000000000000;
+}
+
+static void a_clock_cannot_free_its_logger(void **state)
+{
+    fixture *f = *state;
+    const char *path = "/tmp/resql-test-lifecycle-clock.db";
+    unlink(path);
+    resql_options *opts;
+    resql_options_new(&opts);
+    resql_options_set_clock(opts, clock_that_frees_its_logger, NULL, NULL);
+    assert_int_equal(resql_log_queries(f->db, path, opts, &clock_victim), RESQL_OK);
+    resql_options_free(opts);
+    EXEC(f->db, "INSERT INTO t(v) VALUES (1)");
+    assert_true(clock_calls > 0);
+    assert_int_equal(resql_logger_close(clock_victim), RESQL_OK);   /* still there, and works */
+    resql_logger_free(clock_victim);
+    sqlite3 *log;
+    assert_int_equal(sqlite3_open(path, &log), SQLITE_OK);
+    assert_int_equal(query_int(log, "SELECT count(*) FROM resql_queries"), 1);
+    sqlite3_close(log);
+    unlink(path);
+}
+
 /* A change log into another file, freed inside a transaction, leaves its
  * database attached (a ROLLBACK could still need it); the next change log on
  * the connection takes that leftover over instead of failing to attach. */
@@ -420,6 +455,7 @@ int main(void)
         T(an_application_read_of_resql_pending_drains_nothing),
         T(a_token_read_keeps_copies_of_the_rows),
         T(another_thread_waits_for_the_connection),
+        T(a_clock_cannot_free_its_logger),
         T(a_leftover_log_database_does_not_block_the_next_change_log),
 #undef T
     };

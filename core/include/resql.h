@@ -127,7 +127,9 @@ RESQL_API int resql_options_include_table(resql_options *opts, const char *table
  * Returns RESQL_OK, RESQL_MISUSE or RESQL_NOMEM. */
 RESQL_API int resql_options_exclude_table(resql_options *opts, const char *table);
 
-/* The clock: returns microseconds since 1970-01-01T00:00:00Z. */
+/* The clock: returns microseconds since 1970-01-01T00:00:00Z. It is called
+ * inside the application's statements and must not call into resql (such a
+ * call is refused with RESQL_MISUSE). */
 typedef sqlite3_int64 (*resql_clock_fn)(void *ctx);
 
 /* Replaces the system clock (for tests and for hosts with their own time).
@@ -150,7 +152,9 @@ typedef struct resql_extra_result resql_extra_result;
  * sees the caller's current context (the logged-in user, the request id). It
  * must answer with exactly one of resql_extra_json() or resql_extra_error(),
  * or neither for "no extra" (NULL). It must not close the connection or the
- * logger. It may read from the connection. */
+ * logger. It may read from the connection, but not write to it or end a
+ * transaction or savepoint there, and not call into loggers of other
+ * connections (it runs holding this connection's mutex). */
 typedef void (*resql_extra_fn)(resql_extra_result *result, void *ctx);
 
 /* Answers an extra callback with a JSON object (copied). Anything but a JSON
@@ -255,7 +259,9 @@ RESQL_API int resql_logger_close(resql_logger *logger);
  * attached log database stays attached (until the connection closes, or
  * the next resql_log_changes into a file, which takes it over).
  * Must not be called from an extra callback: there it does nothing (the
- * logger is in use), and the logger stays allocated. */
+ * logger is in use), and the logger stays allocated. Free (or close) every
+ * logger of a connection before sqlite3_close() of that connection: a logger
+ * left over then points at a connection that no longer exists. */
 RESQL_API void resql_logger_free(resql_logger *logger);
 
 /* ---- the query log ------------------------------------------------------ */

@@ -2,6 +2,7 @@
  * triggers write them as log rows by reading the resql_pending virtual table
  * (pending.h), inside the application's own statement (DESIGN.md, "How data
  * flows"). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,7 +606,7 @@ static void on_stmt_start(void *self, sqlite3_stmt *stmt)
 static int is_rollback(sqlite3_stmt *stmt)
 {
     const char *sql = sqlite3_sql(stmt);
-    while (sql && (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')) sql++;
+    while (sql && isspace((unsigned char)*sql)) sql++;
     if (!sql || !(*sql == 'r' || *sql == 'R' || *sql == '-' || *sql == '/')) return 0;  /* the usual case, cheaply */
     return !strcmp(resql__sql_kind(sql), "Rollback");
 }

@@ -25,15 +25,17 @@ static int on_commit(void *arg)
     resql_hub *hub = arg;
     if (hub->busy) return 0;
     hub->refusal[0] = '\0';
-    int refuse = 0;
+    /* The first refusal ends it: SQLite rolls back, and the loggers not
+     * asked yet hear of it through the rollback hook. The query log comes
+     * last (slot order), so it never records "commit" for a refused one. */
     EACH_CLIENT(hub, i) {
         const char *why = NULL;
         if (hub->clients[i].commit && hub->clients[i].commit(hub->clients[i].self, &why)) {
-            if (!refuse) snprintf(hub->refusal, sizeof hub->refusal, "%s", why ? why : "resql: commit refused");
-            refuse = 1;
+            snprintf(hub->refusal, sizeof hub->refusal, "%s", why ? why : "resql: commit refused");
+            return 1;
         }
     }
-    return refuse;
+    return 0;
 }
 
 static void on_rollback(void *arg)

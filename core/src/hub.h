@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+/* Slot order is call order: the query log, which records the outcome, last. */
 enum { RESQL_HUB_CHANGES, RESQL_HUB_QUERIES, RESQL_HUB_SLOTS };
 
 /* What a logger wants to hear. Any member may be NULL. */

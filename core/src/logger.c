@@ -134,8 +134,8 @@ RESQL_API void resql_logger_free(resql_logger *logger)
         /* From inside resql's own callback the logger is in use: freeing it
          * would pull it from under the running flush. Misuse; leak rather
          * than crash. */
-        int in_use = logger->hub->busy;
-        if (!in_use) close_now(logger, connection_idle(logger->db));
+        int in_use = logger->hub && logger->hub->busy;      /* closed meanwhile? */
+        if (!in_use && logger->hub) close_now(logger, connection_idle(logger->db));
         sqlite3_mutex_leave(m);
         if (in_use) return;
     }

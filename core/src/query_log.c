@@ -184,6 +184,17 @@ static int end_txn(query_log *q, const char *outcome)
 
 /* ---- what the hub reports --------------------------------------------------- */
 
+/* The application's clock, called as any resql callback: with the hub busy,
+ * so a clock that calls into resql is refused rather than pulling the
+ * logger from under this call. */
+static sqlite3_int64 now_us(query_log *q)
+{
+    resql__hub_enter(q->logger->hub);
+    sqlite3_int64 now = resql__clock_now(q->logger->clock);
+    resql__hub_leave(q->logger->hub);
+    return now;
+}
+
 static int is_read(const char *kind, sqlite3_stmt *stmt)
 {
     return !strcmp(kind, "Select") || !strcmp(kind, "Explain") ||
@@ -201,7 +212,7 @@ static void on_stmt_start(void *self, sqlite3_stmt *stmt)
         resql__format(q->logger->errmsg, "resql: more than %d statements running at once", MAX_IN_FLIGHT);
         return;
     }
-    sqlite3_int64 now = resql__clock_now(q->logger->clock);
+    sqlite3_int64 now = now_us(q);
     if (!q->txn_open) begin_txn(q, now);
     in_flight *f = &q->flights[q->nflights++];
     f->stmt = stmt;
@@ -231,7 +242,7 @@ static void pop_flight(query_log *q, int i)
  * autocommit statement) are written with the time so far. */
 static void write_all_flights(query_log *q)
 {
-    sqlite3_int64 now = resql__clock_now(q->logger->clock);
+    sqlite3_int64 now = now_us(q);
     while (q->nflights) {
         in_flight *f = &q->flights[0];
         write_flight(q, f, now - f->started, is_dml(f->kind) ? f->rows : -1);
@@ -263,14 +274,20 @@ static void on_stmt_end(void *self, sqlite3_stmt *stmt, sqlite3_int64 nanos)
         in_flight *f = &q->flights[i];
         if (f->stmt != stmt) continue;
         /* Our clock, not SQLite's (which counts whole milliseconds). */
-        sqlite3_int64 duration = resql__clock_now(q->logger->clock) - f->started;
+        sqlite3_int64 duration = now_us(q) - f->started;
         write_flight(q, f, duration, is_dml(f->kind) ? sqlite3_changes(q->logger->db) : -1);
         pop_flight(q, i);
         break;
     }
-    /* A read-only transaction ends without a commit or rollback hook. */
-    if ((q->txn_open || q->failed) && !q->nflights && sqlite3_get_autocommit(q->logger->db))
-        end_txn(q, strcmp(resql__sql_kind(sqlite3_sql(stmt)), "Rollback") ? "commit" : "rollback");
+    /* A read-only transaction ends without a commit or rollback hook: when
+     * its last statement ends, or when a COMMIT, ROLLBACK or RELEASE ends it
+     * while a SELECT still steps (that one is written with its time so far). */
+    if ((q->txn_open || q->failed) && sqlite3_get_autocommit(q->logger->db)) {
+        const char *kind = resql__sql_kind(sqlite3_sql(stmt));
+        int ends_txn = !strcmp(kind, "Commit") || !strcmp(kind, "Rollback") || !strcmp(kind, "Release");
+        if (q->nflights && ends_txn) write_all_flights(q);
+        if (!q->nflights) end_txn(q, strcmp(kind, "Rollback") ? "commit" : "rollback");
+    }
 }
 
 /* ---- setup and teardown ----------------------------------------------------- */

@@ -30,7 +30,7 @@ const char *resql__sql_token_end(const char *p)
         }
         return p;
     }
-    if (isalnum((unsigned char)*p) || *p == '_') {
+    if (isalnum((unsigned char)*p) || *p == '_' || (unsigned char)*p >= 0x80) {
         while (isalnum((unsigned char)*p) || *p == '_' || *p == '$' || (unsigned char)*p >= 0x80) p++;
         return p;
     }
