@@ -413,6 +413,29 @@ static void a_clock_cannot_free_its_logger(void **state)
     unlink(path);
 }
 
+/* sqlite3_close() of a connection that still has a logger fails with
+ * SQLITE_BUSY, as with any statement left unfinalized, instead of leaving
+ * the logger to a connection that is gone; after the logger, it succeeds. */
+static void a_connection_with_a_logger_does_not_close(void **state)
+{
+    (void)state;
+    const char *path = "/tmp/resql-test-lifecycle-guard.db";
+    for (int kind = 0; kind < 2; kind++) {
+        sqlite3 *db;
+        resql_logger *log;
+        unlink(path);
+        assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+        EXEC(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+        assert_int_equal(kind ? resql_log_queries(db, path, NULL, &log) : resql_log_changes(db, NULL, NULL, &log),
+                         RESQL_OK);
+        assert_int_equal(sqlite3_close(db), SQLITE_BUSY);
+        EXEC(db, "INSERT INTO t(v) VALUES (1)");            /* still open, still logged */
+        resql_logger_free(log);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    }
+    unlink(path);
+}
+
 /* A change log into another file, freed inside a transaction, leaves its
  * database attached (a ROLLBACK could still need it); the next change log on
  * the connection takes that leftover over instead of failing to attach. */
@@ -456,6 +479,7 @@ int main(void)
         T(a_token_read_keeps_copies_of_the_rows),
         T(another_thread_waits_for_the_connection),
         T(a_clock_cannot_free_its_logger),
+        T(a_connection_with_a_logger_does_not_close),
         T(a_leftover_log_database_does_not_block_the_next_change_log),
 #undef T
     };

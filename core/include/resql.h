@@ -260,8 +260,9 @@ RESQL_API int resql_logger_close(resql_logger *logger);
  * the next resql_log_changes into a file, which takes it over).
  * Must not be called from an extra callback: there it does nothing (the
  * logger is in use), and the logger stays allocated. Free (or close) every
- * logger of a connection before sqlite3_close() of that connection: a logger
- * left over then points at a connection that no longer exists. */
+ * logger of a connection before closing it: while one is open, resql keeps a
+ * prepared statement there, so sqlite3_close() fails with SQLITE_BUSY (and
+ * sqlite3_close_v2() would leave a logger whose connection is going away). */
 RESQL_API void resql_logger_free(resql_logger *logger);
 
 /* ---- the query log ------------------------------------------------------ */

@@ -54,6 +54,7 @@ typedef struct query_log {
     int failed;                 /* something of this transaction was not written */
 
     sqlite3_stmt *stmts[NSTMTS];        /* prepared once: see open_target */
+    sqlite3_stmt *guard;                /* on the app's connection, never run: see log_queries */
     resql_buf scratch;
 } query_log;
 
@@ -310,6 +311,8 @@ static int kind_close(resql_logger *lg, int idle)
     query_log *q = lg->impl;
     resql__params_watch(lg->db, 0);
     if (q->txn_open) end_txn(q, "rollback");
+    sqlite3_finalize(q->guard);
+    q->guard = NULL;
     if (close_target(q) != SQLITE_OK) {
         resql__format(lg->errmsg, "resql: cannot close the query-log database");
         return RESQL_ERROR;
@@ -431,6 +434,14 @@ static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, r
         if (rc == RESQL_EXISTS)
             return resql__fail(rc, "resql: resql_log_queries: the connection already has a query log");
         return resql__fail(rc, "resql: out of memory");
+    }
+    /* Like the change log's statements, this one makes sqlite3_close() of
+     * the connection fail (SQLITE_BUSY) while the logger is open, instead of
+     * leaving the logger pointing at a connection that is gone. */
+    if (sqlite3_prepare_v3(of, "SELECT 'resql query log'", -1, SQLITE_PREPARE_PERSISTENT, &q->guard,
+                           NULL) != SQLITE_OK) {
+        resql_logger_free(lg);
+        return resql__fail(RESQL_NOMEM, "resql: out of memory");
     }
     resql__params_watch(of, 1);
     *out = lg;
