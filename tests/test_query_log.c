@@ -387,6 +387,27 @@ static void batched_records_keep_order_and_values(void **state)
     assert_int_equal(query_int(reader(f), "SELECT count(*) FROM resql_queries"), 42 + 22);
 }
 
+/* A huge statement's buffers are let go after its batch, not kept; the
+ * records before and after it are whole. */
+static void a_huge_parameter_then_small_ones(void **state)
+{
+    fixture *f = *state;
+    start(f, NULL);
+    static char big[200000];
+    memset(big, 'x', sizeof big - 1);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO t(a) VALUES (?)", -1, &st, NULL), SQLITE_OK);
+    for (int i = 0; i < 3; i++) {
+        resql_bind_text(st, 1, i == 1 ? big : "small", -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    assert_string_equal(records(f, "length(parameters)"), "9 | 200003 | 9");
+    assert_string_equal(query_text(reader(f), "SELECT parameters = '[\"' || replace(hex(zeroblob(199999)), "
+                                              "'00', 'x') || '\"]' FROM resql_queries WHERE id = 2"), "1");
+}
+
 static void rollbacks_can_be_dropped(void **state)
 {
     fixture *f = *state;
@@ -696,6 +717,7 @@ int main(void)
         T(named_and_positional_parameters),
         T(outcomes_commit_and_rollback),
         T(batched_records_keep_order_and_values),
+        T(a_huge_parameter_then_small_ones),
         T(rollbacks_can_be_dropped),
         T(failing_autocommit_statement_is_a_rolled_back_transaction),
         T(extra_reused_across_commits),

@@ -14,6 +14,7 @@
 
 #define MAX_IN_FLIGHT 16        /* statements running at once (nested or interleaved) */
 #define BATCH 16                /* records per INSERT: a multi-row INSERT costs less per row */
+#define KEEP_BYTES 65536        /* a record's buffers larger than this are not kept for reuse */
 #define DEFAULT_BUSY_MS 5000
 
 /* resql's statements on the log connection. */
@@ -134,6 +135,11 @@ static int write_batch(query_log *q)
             bind_record(q, q->stmts[INSERT_QUERY], 1, &q->batch[i]);
             rc = step_once(q, q->stmts[INSERT_QUERY], "statement");
         }
+    }
+    /* Buffers are kept for reuse, except what one huge statement grew. */
+    for (int i = 0; i < q->nbatch; i++) {
+        if (q->batch[i].sql.cap > KEEP_BYTES) resql__buf_free(&q->batch[i].sql);
+        if (q->batch[i].params.cap > KEEP_BYTES) resql__buf_free(&q->batch[i].params);
     }
     q->nbatch = 0;
     return rc;
