@@ -9,15 +9,6 @@
 #define APP_DB "/tmp/resql-test-edge-app.db"
 #define LOG_DB "/tmp/resql-test-edge-log.db"
 
-static void remove_db(const char *path)
-{
-    char name[256];
-    const char *suffixes[] = {"", "-journal", "-wal", "-shm"};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
-        unlink(name);
-    }
-}
 
 static int setup(void **state)
 {

@@ -23,15 +23,6 @@ static void tmp_path(char *buf, size_t n, const char *name)
     snprintf(buf, n, "/tmp/resql-test-logger-api-%ld-%s", (long)getpid(), name);
 }
 
-static void remove_db(const char *path)
-{
-    static const char *const suffixes[] = {"", "-journal", "-wal", "-shm"};
-    char f[600];
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
-        unlink(f);
-    }
-}
 
 static sqlite3 *open_db(const char *path)
 {

@@ -15,15 +15,6 @@ typedef struct fixture {
     sqlite3 *reader;          /* a plain connection to the query-log database */
 } fixture;
 
-static void remove_db(const char *path)
-{
-    char name[256];
-    const char *suffixes[] = {"", "-journal", "-wal", "-shm"};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
-        unlink(name);
-    }
-}
 
 static sqlite3_int64 frozen_clock(void *ctx) { (void)ctx; return 1700000000000000; }
 

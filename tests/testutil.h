@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -65,6 +67,17 @@ static inline const char *query_text(sqlite3 *db, const char *sql)
     }
     sqlite3_finalize(st);
     return out;
+}
+
+/* Deletes a database file and its journal, WAL and shared-memory files. */
+static inline void remove_db(const char *path)
+{
+    static const char *const suffixes[] = {"", "-journal", "-wal", "-shm"};
+    char f[600];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
+        unlink(f);
+    }
 }
 
 static inline long long query_int(sqlite3 *db, const char *sql)

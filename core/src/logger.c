@@ -32,6 +32,16 @@ static sqlite3_mutex *lock_connection(resql_logger *logger)
     return m;
 }
 
+int resql__logger_open(resql_logger_open_fn open_logger, sqlite3 *of, const char *to,
+                       const resql_options *opts, resql_logger **out)
+{
+    sqlite3_mutex *m = of ? sqlite3_db_mutex(of) : NULL;
+    sqlite3_mutex_enter(m);
+    int rc = open_logger(of, to, opts, out);
+    sqlite3_mutex_leave(m);
+    return rc;
+}
+
 int resql__logger_check(resql_logger *logger, const char *fn)
 {
     if (!logger) return resql__fail(RESQL_MISUSE, "resql: %s: logger is NULL", fn);

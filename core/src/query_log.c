@@ -454,13 +454,8 @@ static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, r
     return RESQL_OK;
 }
 
-/* Under the connection's mutex, like every call on a logger (logger.c). */
 RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
                                 resql_logger **out)
 {
-    sqlite3_mutex *m = of ? sqlite3_db_mutex(of) : NULL;
-    sqlite3_mutex_enter(m);
-    int rc = log_queries(of, to, opts, out);
-    sqlite3_mutex_leave(m);
-    return rc;
+    return resql__logger_open(log_queries, of, to, opts, out);
 }
