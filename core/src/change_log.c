@@ -292,7 +292,9 @@ static int ensure_txn(change_log *cl, const char *now)
         cl->txn_has_extra = json != NULL;
         if (json) resql__buf_puts(&cl->txn_extra, json);
         if (cl->txn_extra.oom) return sql_fail(cl, SQLITE_NOMEM, "copying extra");
-        snprintf(cl->txn_time, sizeof cl->txn_time, "%s", now);
+        size_t n = strlen(now);                 /* a resql__format_time() text: it fits */
+        memcpy(cl->txn_time, now, n < sizeof cl->txn_time ? n + 1 : sizeof cl->txn_time);
+        cl->txn_time[sizeof cl->txn_time - 1] = '\0';
     }
     sqlite3_stmt *s = cl->write_txn;
     if (cl->in_txn) sqlite3_bind_int64(s, 1, cl->txn_id);    /* else NULL: a new id */
