@@ -962,6 +962,12 @@ static double allocs_per_row(int *worst_w, int *worst_c)
 
 #define ALLOCS_PER_ROW_LIMIT 0.01
 
+/* "PASS", "FAIL", or "not measured" for a measured x against its limit. */
+static const char *verdict(double x, double limit)
+{
+    return isnan(x) ? "not measured" : x <= limit ? "PASS" : "FAIL";
+}
+
 static void fmt_ratio(char *out, size_t n, double x)
 {
     if (isnan(x)) snprintf(out, n, "-");
@@ -1008,13 +1014,13 @@ static void print_text(FILE *f)
         double x = ratio(t->w, t->c, t->vs, 0);
         fmt_ratio(rb, sizeof rb, x);
         fprintf(f, "  %-40s %6sx %-8s (limit %.2fx) %s\n", t->what, rb, conf_name[t->vs], t->limit,
-                isnan(x) ? "not measured" : x <= t->limit ? "PASS" : "FAIL");
+                verdict(x, t->limit));
     }
     int aw = 0, ac = 0;
     double a = allocs_per_row(&aw, &ac);
     if (!isnan(a))
         fprintf(f, "  %-40s %7.3f (%s %s; limit %.2f) %s\n", "resql allocations per log row, worst", a,
-                work_name[aw], conf_name[ac], ALLOCS_PER_ROW_LIMIT, a <= ALLOCS_PER_ROW_LIMIT ? "PASS" : "FAIL");
+                work_name[aw], conf_name[ac], ALLOCS_PER_ROW_LIMIT, verdict(a, ALLOCS_PER_ROW_LIMIT));
 }
 
 static void print_markdown(FILE *f)
@@ -1025,16 +1031,16 @@ static void print_markdown(FILE *f)
         const target *t = &targets[i];
         double x = ratio(t->w, t->c, t->vs, 0);
         fmt_ratio(rb, sizeof rb, x);
-        fprintf(f, "| %s | %s× %s | ≤ %.2f× | %s |\n", t->what, rb, conf_name[t->vs], t->limit,
-                isnan(x) ? "not measured" : x <= t->limit ? "**PASS**" : "**FAIL**");
+        fprintf(f, "| %s | %s× %s | ≤ %.2f× | **%s** |\n", t->what, rb, conf_name[t->vs], t->limit,
+                verdict(x, t->limit));
     }
     int aw = 0, ac = 0;
     double a = allocs_per_row(&aw, &ac);
     if (!isnan(a))
         fprintf(f, "| no heap allocation per value: resql's allocation calls per log row "
-                   "(worst run of at least %d log rows: %s %s) | %.3f | ≤ %.2f | %s |\n", ALLOCS_MIN_ROWS, work_name[aw], conf_name[ac], a,
-                ALLOCS_PER_ROW_LIMIT,
-                a <= ALLOCS_PER_ROW_LIMIT ? "**PASS**" : "**FAIL**");
+                   "(worst run of at least %d log rows: %s %s) | %.3f | ≤ %.2f | **%s** |\n",
+                ALLOCS_MIN_ROWS, work_name[aw], conf_name[ac], a, ALLOCS_PER_ROW_LIMIT,
+                verdict(a, ALLOCS_PER_ROW_LIMIT));
     fprintf(f, "\n## Results\n\nMedian of %d round%s; × bare is the ratio of medians. Memory: resql's "
                "heap at its peak during the workload (counted by a malloc wrapper), the number of "
                "resql's allocation calls during the workload, and SQLite's peak "
@@ -1213,7 +1219,9 @@ int main(int argc, char **argv)
         else { usage(); fail("unknown argument %s", a); }
 #undef NEED_VALUE
     }
-    if (!(opt.scale > 0) || opt.rounds < 1) fail("--scale must be > 0 and --rounds >= 1");
+    /* Above 1000 the row counts (300,000 x scale) no longer fit an int. */
+    if (!(opt.scale > 0 && opt.scale <= 1000) || opt.rounds < 1)
+        fail("--scale must be > 0 and <= 1000, and --rounds >= 1");
     if (sqlite3_libversion_number() != SQLITE_VERSION_NUMBER)
         fprintf(stderr, "bench: note: built with SQLite %s, running %s\n", SQLITE_VERSION, sqlite3_libversion());
     make_dir(dir);

@@ -28,14 +28,21 @@ local filter = {}
 for i = 3, #arg do
   local key, value = arg[i]:match("^([%w_]+)=(.*)$")
   if not key then usage("not a filter: " .. arg[i]) end
-  if key == "record_id" then value = resql.decode(value)
+  if key == "record_id" then
+    local ok, decoded = pcall(resql.decode, value)
+    if not ok then usage("record_id must be JSON: " .. value) end
+    value = decoded
   elseif key == "txn" then value = tonumber(value) or usage("txn must be a number: " .. value) end
   filter[key] = value
 end
 
 -- Logged JSON columns are printed as logged; the others are encoded with
 -- resql's own lossless encoder.
-local db = assert(resql.open(path, { readonly = true }))
+local db, message = resql.open(path, { readonly = true })
+if not db then
+  io.stderr:write("resql: ", path, ": ", message, "\n")
+  os.exit(1)
+end
 local view = command == "changes" and "resql_change_log" or "resql_query_log"
 local json_columns = { diff = true, record_id = true, prev_record_id = true, extra = true, parameters = true }
 local ok, err = pcall(function()

@@ -20,8 +20,20 @@ local function misuse(fmt, ...)
   error("resql: " .. string.format(fmt, ...), 0)
 end
 
+-- A database failure where there is no way to return nil, message, code
+-- (iterators): raised as "resql: message (code)".
+local function failure(message, code)
+  error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0)
+end
+
 local function check_type(value, expected, what)
   if type(value) ~= expected then misuse("%s must be a %s, got %s", what, expected, type(value)) end
+end
+
+-- For the methods written in Lua, as the C ones do: `db.rows(sql)` (a dot
+-- for a colon) raises "resql: 'rows' called on a string, not a connection".
+local function check_self(self, what, method)
+  if core.type(self) ~= what then misuse("'%s' called on a %s, not a %s", method, type(self), what) end
 end
 
 -- ---- connections ----------------------------------------------------------
@@ -32,12 +44,12 @@ function resql.open(path, options)
   for key in pairs(options or {}) do
     if key ~= "readonly" then misuse("open: unknown option '%s'", tostring(key)) end
   end
-  return core.open(path, options and options.readonly)
+  local readonly = options and options.readonly
+  if readonly ~= nil then check_type(readonly, "boolean", "open: readonly") end
+  return core.open(path, readonly)
 end
 
-function resql.wrap(ptr)
-  return core.wrap(ptr)
-end
+resql.wrap = core.wrap
 
 local function pack(...) return { n = select("#", ...), ... } end
 
@@ -56,33 +68,42 @@ local function iterate(stmt, as_values, ours)
     end
     done = true
     if ours then stmt:finalize() else stmt:reset() end
-    if row == nil then error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0) end
+    if row == nil then failure(message, code) end
     return nil
   end
 end
 
 local function prepared(db, sql, ...)
   local stmt, message, code = db:prepare(sql)
-  if not stmt then error("resql: " .. message .. " (" .. tostring(code) .. ")", 0) end
+  if not stmt then failure(message, code) end
   if select("#", ...) > 0 then stmt:bind(...) end
   return stmt
 end
 
-function stmt_methods:rows() return iterate(self, false, false) end
-function stmt_methods:urows() return iterate(self, true, false) end
+function stmt_methods:rows()
+  check_self(self, "statement", "rows")
+  return iterate(self, false, false)
+end
+function stmt_methods:urows()
+  check_self(self, "statement", "urows")
+  return iterate(self, true, false)
+end
 
 -- The statement is also the loop's closing value (Lua 5.4): leaving the loop
 -- early with break finalizes it, rather than leaving it running.
 function db_methods:rows(sql, ...)
+  check_self(self, "connection", "rows")
   local stmt = prepared(self, sql, ...)
   return iterate(stmt, false, true), nil, nil, stmt
 end
 function db_methods:urows(sql, ...)
+  check_self(self, "connection", "urows")
   local stmt = prepared(self, sql, ...)
   return iterate(stmt, true, true), nil, nil, stmt
 end
 
 function db_methods:first(sql, ...)
+  check_self(self, "connection", "first")
   local stmt, message, code = self:prepare(sql)
   if not stmt then return nil, message, code end
   if select("#", ...) > 0 then
@@ -99,6 +120,7 @@ end
 
 -- BEGIN; fn(db, ...); COMMIT. On an error: ROLLBACK, and the error again.
 function db_methods:transaction(fn, ...)
+  check_self(self, "connection", "transaction")
   check_type(fn, "function", "transaction: the argument")
   local ok, message, code = self:exec("BEGIN")
   if not ok then return nil, message, code end
@@ -148,41 +170,44 @@ local function extra_function(fn)
   end
 end
 
+-- A list of table names: keys 1..n only (a set such as { person = true }
+-- would otherwise read as an empty list, which means every table).
+local function check_names(what, list, names)
+  check_type(names, "table", list)
+  local n = #names
+  for key, name in pairs(names) do
+    if type(key) ~= "number" or key < 1 or key > n or key % 1 ~= 0
+       or type(name) ~= "string" or name:find("\0", 1, true) then
+      misuse("%s: %s must be a list of table names", what, list)
+    end
+  end
+end
+
+-- The options of log_changes / log_queries, checked, as the core takes them.
 local function core_options(what, args, allowed)
   for key in pairs(args) do
     if not allowed[key] then misuse("%s: unknown option '%s'", what, tostring(key)) end
   end
   local options = {
     tables = args.tables, exclude = args.exclude, include_reads = args.include_reads,
-    drop_rollbacks = args.drop_rollbacks, busy_timeout = args.busy_timeout,
+    drop_rollbacks = args.drop_rollbacks, busy_timeout = args.busy_timeout, clock = args.clock,
   }
   if type(args.extra) == "function" then
     options.extra_fn = extra_function(args.extra)
   else
     options.extra_json = encode_extra(args.extra)
   end
-  if args.clock ~= nil then
-    check_type(args.clock, "function", "clock")
-    options.clock = args.clock
-  end
-  for _, list in ipairs { "tables", "exclude" } do
-    if args[list] ~= nil then
-      check_type(args[list], "table", list)
-      for _, name in ipairs(args[list]) do
-        if type(name) ~= "string" or name:find("\0", 1, true) then
-          misuse("%s: %s must be a list of table names", what, list)
-        end
-      end
-    end
-  end
+  if args.clock ~= nil then check_type(args.clock, "function", "clock") end
+  if args.tables ~= nil then check_names(what, "tables", args.tables) end
+  if args.exclude ~= nil then check_names(what, "exclude", args.exclude) end
   for _, flag in ipairs { "include_reads", "drop_rollbacks" } do
     if args[flag] ~= nil and type(args[flag]) ~= "boolean" then
       misuse("%s: %s must be a boolean, got %s", what, flag, type(args[flag]))
     end
   end
-  if args.busy_timeout ~= nil and (type(args.busy_timeout) ~= "number" or args.busy_timeout < 0
-                                   or args.busy_timeout > 2^31 - 1) then
-    misuse("%s: busy_timeout must be milliseconds (a number from 0), got %s", what, tostring(args.busy_timeout))
+  local ms = args.busy_timeout
+  if ms ~= nil and not (type(ms) == "number" and ms >= 0 and ms <= 2^31 - 1 and ms % 1 == 0) then
+    misuse("%s: busy_timeout must be milliseconds (a whole number from 0), got %s", what, tostring(ms))
   end
   return options
 end
@@ -194,10 +219,13 @@ local query_options = {
 }
 
 -- `to` as the core takes it: nil for the logged connection itself, else a path.
-local function target(of, to)
+local function target(what, of, to)
   if to == nil or to == of then return nil end
-  if type(to) == "string" then return to end
-  if type(to) == "userdata" and getmetatable(to) and getmetatable(to).__index == db_methods then
+  if type(to) == "string" then
+    if to:find("\0", 1, true) then misuse("%s: 'to' holds a NUL byte", what) end
+    return to
+  end
+  if core.type(to) == "connection" then
     local file = to:filename()
     if file == "" then misuse("to: an in-memory connection cannot be shared") end
     return file
@@ -205,28 +233,26 @@ local function target(of, to)
   misuse("to must be a connection or a path, got %s", type(to))
 end
 
+local function log(kind, what, args, allowed)
+  check_type(args, "table", what .. ": the argument")
+  if core.type(args.of) ~= "connection" then misuse("%s: 'of' must be a connection", what) end
+  if kind == "queries" and (args.to == nil or args.to == args.of) then
+    misuse("log_queries: 'to' must be another database (a path or a connection)")
+  end
+  local options = core_options(what, args, allowed)
+  return core.log(kind, args.of, target(what, args.of, args.to), options)
+end
+
 function resql.log_changes(args)
-  check_type(args, "table", "log_changes: the argument")
-  if type(args.of) ~= "userdata" then misuse("log_changes: 'of' must be a connection") end
-  local options = core_options("log_changes", args, change_options)
-  return core.log("changes", args.of, target(args.of, args.to), options)
+  return log("changes", "log_changes", args, change_options)
 end
 
 function resql.log_queries(args)
-  check_type(args, "table", "log_queries: the argument")
-  if type(args.of) ~= "userdata" then misuse("log_queries: 'of' must be a connection") end
-  if args.to == nil or args.to == args.of then
-    misuse("log_queries: 'to' must be another database (a path or a connection)")
-  end
-  local options = core_options("log_queries", args, query_options)
-  return core.log("queries", args.of, target(args.of, args.to), options)
+  return log("queries", "log_queries", args, query_options)
 end
 
 function logger_methods:set_extra(extra)
-  local mt = getmetatable(self)
-  if type(self) ~= "userdata" or not mt or mt.__index ~= logger_methods then
-    misuse("'set_extra' called on a %s, not a logger", type(self))
-  end
+  check_self(self, "logger", "set_extra")
   if type(extra) == "function" then return self:set_extra_raw(nil, extra_function(extra)) end
   return self:set_extra_raw(encode_extra(extra))
 end
@@ -241,14 +267,11 @@ end
 -- Runs `sql` with a WHERE built from `filter` on `source` (a connection or
 -- a path), turning each row into a Lua table with `shape`.
 local function read_log(source, view, filter, shape)
-  local db, owned = source, false
-  if type(source) == "string" then
-    local message, code
-    db, message, code = core.open(source, true)
-    if not db then return error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0) end
-    owned = true
-  elseif type(source) ~= "userdata" then
-    misuse("the log source must be a connection or a path, got %s", type(source))
+  if type(source) ~= "string" then
+    if core.type(source) ~= "connection" then
+      misuse("the log source must be a connection or a path, got %s", type(source))
+    end
+    if not source:is_open() then misuse("the connection is closed") end
   end
   filter = filter or {}
   check_type(filter, "table", "the filter")
@@ -269,29 +292,44 @@ local function read_log(source, view, filter, shape)
     where[#where + 1] = column:find(" ") and (column .. " ?") or (column .. " = ?")
     params[#params + 1] = value
   end
+  local db, owned = source, type(source) == "string"
+  if owned then
+    local message, code
+    db, message, code = core.open(source, true)
+    if not db then failure(message, code) end
+  end
   -- Read in pages, each statement finished before rows are handed out, so
-  -- an iteration left half-way never holds a statement open.
+  -- an iteration left half-way never holds a statement open. A failure
+  -- raises (an iterator has no other way to report it); a path's connection
+  -- is closed at the end or on a failure.
   local sql = "SELECT * FROM " .. view .. " WHERE id > ?"
   if #where > 0 then sql = sql .. " AND " .. table.concat(where, " AND ") end
   sql = sql .. " ORDER BY id LIMIT 256"
-  local page, next_row, last_id = {}, 1, -1
+  local page, next_row, last_id, done = {}, 1, -1, false
+  local function finish()
+    done = true
+    if owned then db:close() end
+  end
   local function fill()
     local stmt, message, code = db:prepare(sql)
-    if not stmt then
-      if owned then db:close() end
-      error("resql: " .. tostring(message) .. " (" .. tostring(code) .. ")", 0)
-    end
+    if not stmt then finish(); failure(message, code) end
     stmt:bind(last_id, unpack(params))
     page, next_row = {}, 1
-    while stmt:step() do page[#page + 1] = stmt:row() end
+    local row
+    row, message, code = stmt:step()
+    while row do
+      page[#page + 1] = stmt:row()
+      row, message, code = stmt:step()
+    end
     stmt:finalize()
+    if row == nil then finish(); failure(message, code) end
   end
   return function()
     if next_row > #page then
-      if not db:is_open() then return nil end
+      if done then return nil end
       fill()
       if #page == 0 then
-        if owned then db:close() end
+        finish()
         return nil
       end
     end

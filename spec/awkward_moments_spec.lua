@@ -26,6 +26,7 @@ describe("callbacks", function()
       return { ok = true }
     end }
     assert(db:exec("INSERT INTO person(name) VALUES ('a')"))
+    assert.are.same({ { ok = true } }, extras(db))
     db:close()
   end)
 
@@ -124,6 +125,9 @@ describe("connections", function()
       assert(db:exec("INSERT INTO person(name) VALUES ('a'), ('b')"))
       local log = resql.log_changes{ of = db }
       for _ in db:rows("SELECT * FROM person") do break end
+      -- no garbage collection here: a statement still running would make
+      -- this "database table is locked"
+      assert.is_true(db:exec("DROP TABLE person"))
       assert.is_true(log:close())
       db:close()
     end)
@@ -150,8 +154,10 @@ describe("bad input", function()
 
   it("log options are checked", function()
     local db = fresh()
-    assert.has_error(function() resql.log_queries{ of = db, to = "/tmp/resql-never-opened.db", busy_timeout = "x" } end)
-    assert.has_error(function() resql.log_queries{ of = db, to = "/tmp/resql-never-opened.db", include_reads = "no" } end)
+    assert.has_error(function() resql.log_queries{ of = db, to = "/tmp/resql-never-opened.db", busy_timeout = "x" } end,
+                     "resql: log_queries: busy_timeout must be milliseconds (a whole number from 0), got x")
+    assert.has_error(function() resql.log_queries{ of = db, to = "/tmp/resql-never-opened.db", include_reads = "no" } end,
+                     "resql: log_queries: include_reads must be a boolean, got string")
     assert.has_error(function() resql.log_changes{ of = db, tables = { 1 } } end,
                      "resql: log_changes: tables must be a list of table names")
     db:close()

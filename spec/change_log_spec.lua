@@ -6,12 +6,11 @@ local resql = H.resql
 
 describe("change log: the prototype's scenarios", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     s:log_changes{ of = db, extra = { app = "billing" }, clock = H.frozen_clock }
   end)
-  after_each(function() s:cleanup() end)
 
   it("audits an insert with its diff, type, time, record id and extra", function()
     assert(db:exec("INSERT INTO person(name, age) VALUES (?, ?)", "Someone", 25))
@@ -70,12 +69,10 @@ describe("change log: the prototype's scenarios", function()
   end)
 
   it("writes the clock's microseconds into executed_at", function()
-    s:cleanup()
-    s = H.scratch()
-    db = s:person_db()
-    s:log_changes{ of = db, clock = function() return 1700000000123456 end }
-    assert(db:exec("INSERT INTO person(name) VALUES ('x')"))
-    assert.are.equal("2023-11-14T22:13:20.123456Z", H.changes(db)[1].executed_at)
+    local other = s:person_db()
+    s:log_changes{ of = other, clock = function() return 1700000000123456 end }
+    assert(other:exec("INSERT INTO person(name) VALUES ('x')"))
+    assert.are.equal("2023-11-14T22:13:20.123456Z", H.changes(other)[1].executed_at)
   end)
 
   it("audits many inserts, one row each, in order", function()
@@ -143,8 +140,7 @@ end)
 
 describe("change log: extra per connection", function()
   local s
-  before_each(function() s = H.scratch() end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new end)
 
   it("keeps each logger's own extra with two connections interleaved", function()
     local path, audit = s:path(), s:path()
@@ -183,12 +179,11 @@ end)
 
 describe("change log: what the prototype could not do", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     s:log_changes{ of = db, clock = H.frozen_clock }
   end)
-  after_each(function() s:cleanup() end)
 
   it("audits raw SQL with several statements", function()
     assert(db:exec([[
@@ -283,12 +278,11 @@ end)
 
 describe("change log options", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     assert(db:exec("CREATE TABLE sessions(id INTEGER PRIMARY KEY, token)"))
   end)
-  after_each(function() s:cleanup() end)
 
   it("audits only the tables listed in 'tables'", function()
     s:log_changes{ of = db, tables = { "sessions" } }

@@ -5,8 +5,7 @@ local resql = H.resql
 
 describe("resql.open", function()
   local s
-  before_each(function() s = H.scratch() end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new end)
 
   it("opens an in-memory database whose filename is empty", function()
     local db = s:open(":memory:")
@@ -37,17 +36,15 @@ describe("resql.open", function()
 
   it("gives the sqlite3* as light userdata", function()
     local db = s:open()
-    assert.are.equal("userdata", type(db:get_ptr()))
+    local ptr = db:get_ptr()
+    assert.are.equal("userdata", type(ptr))
+    assert.are.equal(db, resql.wrap(ptr))            -- wrap takes light userdata only
   end)
 end)
 
 describe("db:exec", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db() end)
 
   it("returns true", function()
     assert.is_true(db:exec("INSERT INTO person(name, age) VALUES ('Ada', 36)"))
@@ -147,15 +144,14 @@ end)
 
 describe("db:prepare and statements", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     assert(db:exec([[
       INSERT INTO person(name, age) VALUES ('Ada', 36);
       INSERT INTO person(name, age) VALUES ('Linus', 21);
     ]]))
   end)
-  after_each(function() s:cleanup() end)
 
   it("binds, steps and reads a row as a table and as values", function()
     local stmt = assert(db:prepare("SELECT id, name, age FROM person WHERE name = ?"))
@@ -234,8 +230,8 @@ end)
 
 describe("db:rows, db:urows, db:first", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     assert(db:exec([[
       INSERT INTO person(name, age) VALUES ('Ada', 36);
@@ -243,7 +239,6 @@ describe("db:rows, db:urows, db:first", function()
       INSERT INTO person(name, age) VALUES ('Grace', NULL);
     ]]))
   end)
-  after_each(function() s:cleanup() end)
 
   it("iterates rows as tables keyed by column name", function()
     assert.are.same({ { id = 1, name = "Ada" }, { id = 2, name = "Linus" } },
@@ -263,11 +258,12 @@ describe("db:rows, db:urows, db:first", function()
     assert.are.same({ { 1, "Ada", 36 }, { 2, "Linus", 21 }, { 3, "Grace", nil } }, seen)
   end)
 
-  it("stops iterating early without leaving a statement that blocks close", function()
+  it("stops iterating early without leaving a statement running", function()
     for _ in db:rows("SELECT * FROM person") do break end
+    collectgarbage("collect")                          -- LuaJIT / 5.1: finalized by the collector
     collectgarbage("collect")
-    collectgarbage("collect")
-    assert.is_true(db:close())
+    -- a statement still running would make this "database table is locked"
+    assert.is_true(db:exec("DROP TABLE person"))
   end)
 
   it("gives the first row or nil", function()
@@ -291,11 +287,7 @@ end)
 
 describe("db:last_insert_rowid, db:changes, db:total_changes", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db() end)
 
   it("reports the rowid of the last insert", function()
     assert(db:exec("INSERT INTO person(id, name) VALUES (41, 'x')"))
@@ -321,11 +313,7 @@ end)
 
 describe("db:transaction", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db() end)
 
   it("commits when fn returns, and returns what fn returned", function()
     local a, b, c = db:transaction(function(d, x, y)
@@ -363,8 +351,7 @@ end)
 
 describe("db:close", function()
   local s
-  before_each(function() s = H.scratch() end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new end)
 
   it("returns true and is idempotent", function()
     local db = s:open()

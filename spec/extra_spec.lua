@@ -4,22 +4,14 @@ local H = require "spec.fixtures.helpers"
 local resql = H.resql
 
 -- The message of a statement that failed: API.md makes a failing statement a
--- database failure (nil, message, code); a raise is accepted here too and
--- returned as the message, so that the checks below are about the text.
+-- database failure (nil, message, code), so a raise fails the test.
 local function statement_failure(db, sql, ...)
-  local ok, res, msg = pcall(db.exec, db, sql, ...)
-  if not ok then return tostring(res), "raised" end
-  assert(res == nil, "the statement was expected to fail, but it succeeded")
-  return msg, "returned"
+  return (H.failure_of(db.exec, db, sql, ...))
 end
 
 describe("extra as a function", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db() end)
 
   it("gives each transaction the current user (a global changed in between)", function()
     local current_user = "alice"
@@ -133,11 +125,7 @@ end)
 
 describe("extra tables that cannot be encoded", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db() end)
 
   local function refused(extra)
     return H.raises_with_prefix("resql: extra: ", function()
@@ -192,12 +180,11 @@ end)
 
 describe("logger:set_extra", function()
   local s, db, logger
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     logger = s:log_changes{ of = db, extra = { user = "ada" } }
   end)
-  after_each(function() s:cleanup() end)
 
   it("changes extra from the next transaction on", function()
     db:transaction(function()
@@ -230,12 +217,7 @@ end)
 
 describe("extra in the query log", function()
   local s, db, target
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-    target = s:path()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db(); target = s:path() end)
 
   it("gives each transaction the current user", function()
     local current_user = "alice"

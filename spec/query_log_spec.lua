@@ -5,13 +5,12 @@ local resql = H.resql
 
 describe("query log: the prototype's scenarios", function()
   local s, db, target
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     target = s:path()
     s:log_queries{ of = db, to = target, extra = { app = "billing" }, clock = H.frozen_clock }
   end)
-  after_each(function() s:cleanup() end)
 
   it("logs one insert with its statement, parameters, time and extra", function()
     local sql = "INSERT INTO person(name, age) VALUES (?, ?)"
@@ -78,12 +77,7 @@ end)
 
 describe("query log options", function()
   local s, db, target
-  before_each(function()
-    s = H.scratch()
-    db = s:person_db()
-    target = s:path()
-  end)
-  after_each(function() s:cleanup() end)
+  H.each_test(function(new) s = new; db = s:person_db(); target = s:path() end)
 
   it("logs selects with include_reads", function()
     s:log_queries{ of = db, to = target, include_reads = true }

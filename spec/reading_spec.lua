@@ -32,15 +32,14 @@ end
 
 describe("resql.changes", function()
   local s, db, path, clock
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     path = s:path()
     db = s:person_db(path)
     clock = H.manual_clock()
     s:log_changes{ of = db, clock = clock.fn, extra = { user = "ada" } }
     history(db, clock)
   end)
-  after_each(function() s:cleanup() end)
 
   it("sanity: the clock texts used below are resql's", function()
     assert.are.same({ T1_TEXT, T2_TEXT, T3_TEXT }, { H.iso(T1), H.iso(T2), H.iso(T3) })
@@ -193,15 +192,14 @@ end)
 
 describe("resql.queries", function()
   local s, db, target, clock
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:person_db()
     target = s:path()
     clock = H.manual_clock()
     s:log_queries{ of = db, to = target, clock = clock.fn, extra = { user = "ada" } }
     history(db, clock)
   end)
-  after_each(function() s:cleanup() end)
 
   local function kinds(queries)
     local out = {}

@@ -18,14 +18,13 @@ local portable = {
 
 describe("lossless round trip through the change log", function()
   local s, db
-  before_each(function()
-    s = H.scratch()
+  H.each_test(function(new)
+    s = new
     db = s:open()
     -- no declared type: no affinity, the value is stored as bound
     assert(db:exec("CREATE TABLE v(id INTEGER PRIMARY KEY, x)"))
     s:log_changes{ of = db }
   end)
-  after_each(function() s:cleanup() end)
 
   -- Inserts `value`, updates it to `value`, checks the stored type and what
   -- resql.changes gives back for the new value and, after the update, the old.

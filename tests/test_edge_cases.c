@@ -175,6 +175,150 @@ static void statement_after_a_read_only_commit_gets_its_own_transaction(void **s
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* Logging queries into the logged file itself is refused, and before the
+ * query log's connection has switched that file to WAL mode, which would
+ * outlive the refusal. */
+static void query_log_into_the_logged_file_leaves_it_as_it_was(void **state)
+{
+    (void)state;
+    sqlite3 *db;
+    resql_logger *queries = NULL;
+    assert_int_equal(sqlite3_open(APP_DB, &db), SQLITE_OK);
+    EXEC(db, "CREATE TABLE t(x)");
+    assert_int_equal(resql_log_queries(db, APP_DB, NULL, &queries), RESQL_MISUSE);
+    assert_null(queries);
+    assert_non_null(strstr(resql_errmsg(NULL), "logged database itself"));
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(APP_DB, &db), SQLITE_OK);
+    assert_string_equal(query_text(db, "PRAGMA journal_mode"), "delete");
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+typedef struct answer_ctx {
+    int rc;
+    char msg[256];
+} answer_ctx;
+
+static void answer_null_json(resql_extra_result *result, void *ctx)
+{
+    answer_ctx *a = ctx;
+    a->rc = resql_extra_json(result, NULL);
+    snprintf(a->msg, sizeof a->msg, "%s", resql_errmsg(NULL));
+}
+
+/* The answers of an extra callback refuse NULL with a message, and a refused
+ * answer is no answer: the transaction has no extra. */
+static void extra_answers_refuse_null_with_a_message(void **state)
+{
+    (void)state;
+    resql_options_set_extra_json(NULL, "{}");     /* leaves an unrelated message */
+    assert_int_equal(resql_extra_json(NULL, "{}"), RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(NULL), "resql_extra_json"));
+    resql_options_set_extra_json(NULL, "{}");
+    assert_int_equal(resql_extra_error(NULL, "why"), RESQL_MISUSE);
+    assert_non_null(strstr(resql_errmsg(NULL), "resql_extra_error"));
+
+    sqlite3 *db;
+    resql_logger *log;
+    resql_options *opts;
+    answer_ctx a = {-1, ""};
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    EXEC(db, "CREATE TABLE t(x)");
+    assert_int_equal(resql_options_new(&opts), RESQL_OK);
+    assert_int_equal(resql_options_set_extra_callback(opts, answer_null_json, &a, NULL), RESQL_OK);
+    assert_int_equal(resql_log_changes(db, NULL, opts, &log), RESQL_OK);
+    resql_options_free(opts);
+    EXEC(db, "INSERT INTO t VALUES (1)");
+    assert_int_equal(a.rc, RESQL_MISUSE);
+    assert_non_null(strstr(a.msg, "json is NULL"));
+    assert_string_equal(query_text(db, "SELECT extra FROM resql_transactions"), "(null)");
+    assert_int_equal(resql_logger_close(log), RESQL_OK);
+    resql_logger_free(log);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+typedef struct opener_ctx {
+    sqlite3 *db;
+    int calls, rc;
+    char msg[256];
+    int (*open)(sqlite3 *, const char *, const resql_options *, resql_logger **);
+    const char *to;
+} opener_ctx;
+
+/* A clock that tries to start another logger on its own connection. */
+static sqlite3_int64 opening_clock(void *ctx)
+{
+    opener_ctx *o = ctx;
+    if (o->calls++ == 0) {
+        resql_logger *other = NULL;
+        o->rc = o->open(o->db, o->to, NULL, &other);
+        snprintf(o->msg, sizeof o->msg, "%s", resql_errmsg(NULL));
+        resql_logger_free(other);
+    }
+    return 1000000;
+}
+
+/* resql.h: the clock "must not call into resql (such a call is refused with
+ * RESQL_MISUSE)". Starting a logger from there would install it in the
+ * middle of the statement resql is logging; and a logger freed there stays
+ * allocated, keeping the connection from closing. */
+static void starting_a_logger_from_a_resql_callback_is_refused(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        sqlite3 *db;
+        resql_logger *log;
+        resql_options *opts;
+        opener_ctx o = {NULL, 0, -1, "", k ? resql_log_changes : resql_log_queries, k ? NULL : LOG_DB};
+        assert_int_equal(sqlite3_open(APP_DB, &db), SQLITE_OK);
+        o.db = db;
+        EXEC(db, "CREATE TABLE t(x)");
+        assert_int_equal(resql_options_new(&opts), RESQL_OK);
+        assert_int_equal(resql_options_set_clock(opts, opening_clock, &o, NULL), RESQL_OK);
+        /* The change log's clock tries the query log, and the other way round. */
+        int rc = k ? resql_log_queries(db, LOG_DB, opts, &log) : resql_log_changes(db, NULL, opts, &log);
+        assert_int_equal(rc, RESQL_OK);
+        resql_options_free(opts);
+        EXEC(db, "INSERT INTO t VALUES (1)");
+        assert_int_equal(o.rc, RESQL_MISUSE);
+        assert_non_null(strstr(o.msg, "inside a resql callback"));
+        assert_int_equal(resql_logger_close(log), RESQL_OK);
+        resql_logger_free(log);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        remove_db(APP_DB);
+        remove_db(LOG_DB);
+    }
+}
+
+static int blob_destroyed;
+static void count_blob_destroy(void *p)
+{
+    (void)p;
+    blob_destroyed++;
+}
+
+/* SQLite leaves a negative blob size undefined (it reads on to two NUL
+ * bytes); resql_bind_blob refuses it, binds nothing, and disposes of the
+ * blob as a failed bind does. */
+static void bind_blob_with_a_negative_size_is_refused(void **state)
+{
+    (void)state;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    static const char bytes[] = {'a', 'b', 0, 0};
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT typeof(?1)", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(resql_bind_blob(st, 1, bytes, -1, SQLITE_STATIC), SQLITE_MISUSE);
+    assert_non_null(strstr(resql_errmsg(NULL), "negative"));
+    blob_destroyed = 0;
+    assert_int_equal(resql_bind_blob(st, 1, bytes, -2, count_blob_destroy), SQLITE_MISUSE);
+    assert_int_equal(blob_destroyed, 1);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "null");
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +328,10 @@ int main(void)
         T(commit_that_fails_after_the_hook_is_not_logged_as_committed),
         T(identifier_starting_with_utf8_and_holding_a_dollar),
         T(statement_after_a_read_only_commit_gets_its_own_transaction),
+        T(query_log_into_the_logged_file_leaves_it_as_it_was),
+        T(extra_answers_refuse_null_with_a_message),
+        T(starting_a_logger_from_a_resql_callback_is_refused),
+        T(bind_blob_with_a_negative_size_is_refused),
 #undef T
     };
     return cmocka_run_group_tests_name("edge cases", tests, NULL, NULL);

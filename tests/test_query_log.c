@@ -682,6 +682,7 @@ static void change_log_and_query_log_share_the_connection(void **state)
     resql_logger_free(changes);
 
     assert_int_equal(resql_logger_close(f->log), RESQL_OK);
+    assert_null(sqlite3_next_stmt(f->db, NULL));       /* closed, not yet freed: nothing left */
     resql_logger_free(f->log);
     f->log = NULL;
     EXEC(f->db, "INSERT INTO t(a) VALUES (3)");

@@ -159,12 +159,14 @@ typedef void (*resql_extra_fn)(resql_extra_result *result, void *ctx);
 
 /* Answers an extra callback with a JSON object (copied). Anything but a JSON
  * object makes the application's statement fail, as resql_extra_error does.
- * Returns RESQL_OK or RESQL_MISUSE. */
+ * Returns RESQL_OK, or RESQL_MISUSE (a NULL argument; resql_errmsg(NULL)
+ * says which, and the answer is unchanged). */
 RESQL_API int resql_extra_json(resql_extra_result *result, const char *json);
 
 /* Answers an extra callback with a failure: the application's statement
  * fails with "resql: extra callback failed: <message>" and nothing of it is
- * committed. Returns RESQL_OK or RESQL_MISUSE. */
+ * committed. Returns RESQL_OK, or RESQL_MISUSE (a NULL argument; see
+ * resql_extra_json). */
 RESQL_API int resql_extra_error(resql_extra_result *result, const char *message);
 
 /* Dynamic `extra`: `fn` is called once per transaction (see resql_extra_fn).
@@ -211,7 +213,8 @@ RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int millisecon
  * as it was, and resql_errmsg(NULL) says why.
  *
  * Returns RESQL_OK; RESQL_MISUSE (NULL of or out, an empty `to`, `to` being
- * the logged database itself, an open transaction, an included table that
+ * the logged database itself, an open transaction, a call from a resql
+ * callback, an included table that
  * does not exist, a table name resql's triggers need taken, see above);
  * RESQL_EXISTS (`of` already has a change logger);
  * RESQL_CANTOPEN (`to` cannot be opened or is not a database); RESQL_ERROR
@@ -293,7 +296,7 @@ RESQL_API void resql_logger_free(resql_logger *logger);
  * a logger for resql_logger_close() / resql_logger_free(); on failure *out is
  * NULL, nothing changed, and resql_errmsg(NULL) says why.
  * Returns RESQL_OK; RESQL_MISUSE (NULL of, to or out, an open transaction, a
- * target that is the logged database); RESQL_EXISTS (`of` already has a query
+ * call from a resql callback, a target that is the logged database); RESQL_EXISTS (`of` already has a query
  * log); RESQL_CANTOPEN (`to` cannot be opened or is not a database);
  * RESQL_ERROR or RESQL_NOMEM. */
 RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
@@ -302,7 +305,9 @@ RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options
 /* Bind a parameter like sqlite3_bind_null/int64/double/text/blob (same
  * arguments, same result codes), and let the query log record the exact
  * value. Bindings made through them are remembered for the most recently
- * used statements of connections that have a query log. */
+ * used statements of connections that have a query log. resql_bind_blob
+ * refuses a negative size for a non-NULL blob with SQLITE_MISUSE (SQLite
+ * leaves it undefined); resql_errmsg(NULL) says so. */
 RESQL_API int resql_bind_null(sqlite3_stmt *stmt, int index);
 RESQL_API int resql_bind_int64(sqlite3_stmt *stmt, int index, sqlite3_int64 value);
 RESQL_API int resql_bind_double(sqlite3_stmt *stmt, int index, double value);

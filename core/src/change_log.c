@@ -3,6 +3,7 @@
  * (pending.h), inside the application's own statement (DESIGN.md, "How data
  * flows"). */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +85,7 @@ typedef struct change_log {
     unsigned long txn_serial;           /* hub->stmt_serial when its row was last ensured */
     int txn_row_settled;                /* its row outlived the top-level statement that wrote it */
     char txn_time[48];
-    resql_buf txn_extra;
-    int txn_has_extra;
+    resql_buf txn_extra;                /* its extra: a JSON object, or empty for none */
 
     char ctas_table[256];               /* CREATE TABLE ... AS SELECT running: its table */
     sqlite3 *scratch_db;                /* private, for evaluating column defaults */
@@ -289,7 +289,6 @@ static int ensure_txn(change_log *cl, const char *now)
         const char *json = NULL;
         if (resql__extra_eval(&lg->extra, &cl->scratch, &json, lg->errmsg)) return SQLITE_ERROR;
         resql__buf_reset(&cl->txn_extra);
-        cl->txn_has_extra = json != NULL;
         if (json) resql__buf_puts(&cl->txn_extra, json);
         if (cl->txn_extra.oom) return sql_fail(cl, SQLITE_NOMEM, "copying extra");
         size_t n = strlen(now);                 /* a resql__format_time() text: it fits */
@@ -299,7 +298,7 @@ static int ensure_txn(change_log *cl, const char *now)
     sqlite3_stmt *s = cl->write_txn;
     if (cl->in_txn) sqlite3_bind_int64(s, 1, cl->txn_id);    /* else NULL: a new id */
     sqlite3_bind_text(s, 2, cl->txn_time, -1, SQLITE_STATIC);
-    if (cl->txn_has_extra)
+    if (cl->txn_extra.len)
         sqlite3_bind_text(s, 3, cl->txn_extra.data, (int)cl->txn_extra.len, SQLITE_STATIC);
     int rc = step_once(cl, s, "writing the transaction");
     if (rc) return rc;
@@ -809,20 +808,19 @@ static const resql_logger_kind change_log_kind = {
     "change log", RESQL_HUB_CHANGES, kind_refresh, kind_close, kind_free,
 };
 
-static int prepare(change_log *cl, sqlite3_stmt **stmt, const char *fmt)
+/* Prepares resql's own SQL on the logged connection; on failure the
+ * logger's message says what it was for. */
+static int prepare(change_log *cl, sqlite3_stmt **stmt, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int prepare(change_log *cl, sqlite3_stmt **stmt, const char *what, const char *fmt, ...)
 {
     char sql[512];
-    snprintf(sql, sizeof sql, fmt, cl->log_db);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
     int rc = sqlite3_prepare_v3(cl->logger->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
-    return rc == SQLITE_OK ? rc : sql_fail(cl, rc, "preparing the log statements");
-}
-
-static int prepare_drain(change_log *cl)
-{
-    char sql[512];
-    snprintf(sql, sizeof sql, DRAIN_SQL("\"%s\"."), cl->log_db, cl->source->token);
-    int rc = sqlite3_prepare_v3(cl->logger->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &cl->drain, NULL);
-    return rc == SQLITE_OK ? rc : sql_fail(cl, rc, "preparing the log statements");
+    return rc == SQLITE_OK ? rc : sql_fail(cl, rc, what);
 }
 
 /* Attaches `to` as LOG_ALIAS, refusing the logged database itself. */
@@ -853,16 +851,14 @@ static int attach_target(change_log *cl, const char *to)
                       sqlite3_errmsg(lg->db));
         return RESQL_CANTOPEN;
     }
-    cl->log_db = LOG_ALIAS;
-    resql__copy_synchronous(lg->db, lg->db, LOG_ALIAS);    /* an attached database starts at FULL */
-    const char *main_file = sqlite3_db_filename(lg->db, "main");
-    const char *log_file = sqlite3_db_filename(lg->db, LOG_ALIAS);
-    if (main_file && log_file && *main_file && strcmp(main_file, log_file) == 0) {
+    cl->log_db = LOG_ALIAS;                 /* attached: closing detaches it */
+    if (resql__same_file(lg->db, lg->db, LOG_ALIAS)) {
         resql__format(lg->errmsg,
                       "resql: the log database \"%s\" is the logged database itself; "
                       "pass NULL as `to` to keep the log tables in it", to);
         return RESQL_MISUSE;
     }
+    resql__copy_synchronous(lg->db, lg->db, LOG_ALIAS);    /* an attached database starts at FULL */
     return RESQL_OK;
 }
 
@@ -876,15 +872,13 @@ static int check_trigger_names_free(change_log *cl)
     sqlite3_stmt *q = NULL;
     /* Unqualified names are looked up in temp, then main, then the attached
      * databases in the order they were attached (pragma_database_list's seq). */
-    int rc = sqlite3_prepare_v2(lg->db,
+    if (prepare(cl, &q, "checking the log tables",
         "SELECT t.schema, t.name FROM pragma_table_list t JOIN pragma_database_list d "
         "ON d.name = t.schema WHERE t.name = '" RESQL_PENDING_VTAB "' OR (t.name = 'resql_changes' "
         "AND t.schema <> ?1 AND (t.schema = 'temp' OR "
-        "d.seq < (SELECT seq FROM pragma_database_list WHERE name = ?1)))", -1, &q, NULL);
-    if (rc != SQLITE_OK) {
-        sql_fail(cl, rc, "checking the log tables");
+        "d.seq < (SELECT seq FROM pragma_database_list WHERE name = ?1)))"))
         return RESQL_ERROR;
-    }
+    int rc = RESQL_OK;
     sqlite3_bind_text(q, 1, cl->log_db, -1, SQLITE_STATIC);
     if (sqlite3_step(q) == SQLITE_ROW) {
         resql__format(lg->errmsg, "resql: the \"%s\" database has a %s table of its own, which would "
@@ -901,13 +895,11 @@ static int check_includes(change_log *cl)
 {
     resql_logger *lg = cl->logger;
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(lg->db,
-        "SELECT 1 FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
-        "AND name = ?1 COLLATE NOCASE", -1, &q, NULL);
-    if (rc != SQLITE_OK) {
-        sql_fail(cl, rc, "checking the included tables");
+    if (prepare(cl, &q, "checking the included tables",
+                "SELECT 1 FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
+                "AND name = ?1 COLLATE NOCASE"))
         return RESQL_ERROR;
-    }
+    int rc = RESQL_OK;
     for (int i = 0; rc == SQLITE_OK && i < cl->include.count; i++) {
         sqlite3_bind_text(q, 1, cl->include.items[i], -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_ROW) {
@@ -942,12 +934,14 @@ static int install(change_log *cl)
         sql_fail(cl, SQLITE_ERROR, "registering the resql_pending table");
         return RESQL_ERROR;
     }
-    if (prepare(cl, &cl->write_txn,
+    const char *what = "preparing the log statements";
+    if (prepare(cl, &cl->write_txn, what,
                 "INSERT OR IGNORE INTO \"%s\".resql_transactions(id, started_at, extra, outcome) "
-                "VALUES (?1, ?2, ?3, 'commit')") ||
-        prepare(cl, &cl->has_txn, "SELECT 1 FROM \"%s\".resql_transactions WHERE id = ?1") ||
-        prepare_drain(cl) ||
-        prepare(cl, &cl->read_schema_version, "PRAGMA main.schema_version")) {
+                "VALUES (?1, ?2, ?3, 'commit')", cl->log_db) ||
+        prepare(cl, &cl->has_txn, what, "SELECT 1 FROM \"%s\".resql_transactions WHERE id = ?1",
+                cl->log_db) ||
+        prepare(cl, &cl->drain, what, DRAIN_SQL("\"%s\"."), cl->log_db, cl->source->token) ||
+        prepare(cl, &cl->read_schema_version, what, "PRAGMA main.schema_version")) {
         return RESQL_ERROR;
     }
     return refresh(cl) == SQLITE_OK ? RESQL_OK : RESQL_ERROR;
@@ -984,18 +978,13 @@ static int setup(change_log *cl, const char *to)
     return rc;
 }
 
+/* Called by resql__logger_open, which has checked of, out and the state
+ * of the connection. */
 static int log_changes(sqlite3 *of, const char *to, const resql_options *opts, resql_logger **out)
 {
-    if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: out is NULL");
-    *out = NULL;
-    if (!of) return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: the connection is NULL");
     if (to && !*to)
         return resql__fail(RESQL_MISUSE, "resql: resql_log_changes: the target is an empty name "
                                          "(NULL keeps the log in the logged database)");
-    if (!sqlite3_get_autocommit(of))
-        return resql__fail(RESQL_MISUSE,
-                           "resql: resql_log_changes: a transaction is open; start logging outside it");
-
     resql_logger *lg = NULL;
     int rc = resql__logger_new(&change_log_kind, of, opts, &lg);
     if (rc != RESQL_OK) return rc;
@@ -1033,5 +1022,5 @@ static int log_changes(sqlite3 *of, const char *to, const resql_options *opts, r
 RESQL_API int resql_log_changes(sqlite3 *of, const char *to, const resql_options *opts,
                                 resql_logger **out)
 {
-    return resql__logger_open(log_changes, of, to, opts, out);
+    return resql__logger_open(log_changes, "resql_log_changes", of, to, opts, out);
 }

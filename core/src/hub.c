@@ -121,6 +121,16 @@ void resql__hub_detach(resql_hub *hub, int slot)
     pthread_mutex_unlock(&hubs_lock);
 }
 
+int resql__hub_busy(sqlite3 *db)
+{
+    int busy = 0;
+    pthread_mutex_lock(&hubs_lock);
+    for (resql_hub *hub = hubs; hub; hub = hub->next)
+        if (hub->db == db) busy = hub->busy > 0;
+    pthread_mutex_unlock(&hubs_lock);
+    return busy;
+}
+
 void resql__hub_enter(resql_hub *hub) { hub->busy++; }
 
 void resql__hub_leave(resql_hub *hub) { hub->busy--; }

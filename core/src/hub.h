@@ -42,6 +42,10 @@ int resql__hub_attach(sqlite3 *db, int slot, const resql_hub_client *client, res
 /* Unregisters `slot`; the last one out clears the hooks and frees the hub. */
 void resql__hub_detach(resql_hub *hub, int slot);
 
+/* 1 while resql runs a callback or its own SQL on db's hub: a call that
+ * would start a logger there must wait until it is over. */
+int resql__hub_busy(sqlite3 *db);
+
 /* Brackets resql's own SQL on the hub's connection: hooks ignore it. */
 void resql__hub_enter(resql_hub *hub);
 void resql__hub_leave(resql_hub *hub);

@@ -50,6 +50,8 @@ typedef struct resql_names {
 
 /* 1 if `name` is in the list (SQLite's case-insensitive identifier match). */
 int resql__names_has(const resql_names *names, const char *name);
+/* Appends a copy of `name`. Returns RESQL_OK or RESQL_NOMEM. */
+int resql__names_add(resql_names *names, const char *name);
 int resql__names_copy(resql_names *dst, const resql_names *src);
 void resql__names_free(resql_names *names);
 
@@ -69,6 +71,8 @@ void resql__extra_free(resql_extra *extra);
 /* Checks that `json` is NULL or a JSON object; fills *msg otherwise. */
 int resql__extra_json_ok(const char *json, const char **msg);
 
+#define RESQL_DEFAULT_BUSY_MS 5000
+
 struct resql_options {
     resql_names include;
     resql_names exclude;
@@ -76,7 +80,7 @@ struct resql_options {
     resql_extra extra;
     int include_reads;          /* query log */
     int drop_rollbacks;         /* query log */
-    int busy_timeout_ms;        /* query log: 0 the default, -1 do not wait, else ms */
+    int busy_timeout_ms;        /* query log: 0 does not wait */
 };
 
 /* What an extra callback answered (options.c). */

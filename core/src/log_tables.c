@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 #include "log_tables.h"
@@ -85,6 +86,13 @@ int resql__log_tables_create(sqlite3 *db, const char *db_name, char *errmsg)
         return SQLITE_MISMATCH;
     }
     return SQLITE_OK;
+}
+
+int resql__same_file(sqlite3 *app, sqlite3 *log, const char *log_schema)
+{
+    const char *app_file = sqlite3_db_filename(app, "main");
+    const char *log_file = sqlite3_db_filename(log, log_schema);
+    return app_file && log_file && *app_file && strcmp(app_file, log_file) == 0;
 }
 
 int resql__copy_synchronous(sqlite3 *app, sqlite3 *log, const char *log_schema)

@@ -19,6 +19,10 @@ int resql__log_tables_create(sqlite3 *db, const char *db_name, char *errmsg);
  * application's own commit may be lost the same way.) */
 int resql__copy_synchronous(sqlite3 *app, sqlite3 *log, const char *log_schema);
 
+/* 1 if schema `log_schema` of connection `log` is the file of app's "main"
+ * (a log kept inside the database it logs; in-memory databases have no file). */
+int resql__same_file(sqlite3 *app, sqlite3 *log, const char *log_schema);
+
 /* 1 if `name` is one of resql's log tables. */
 int resql__is_log_table(const char *name);
 

@@ -32,12 +32,24 @@ static sqlite3_mutex *lock_connection(resql_logger *logger)
     return m;
 }
 
-int resql__logger_open(resql_logger_open_fn open_logger, sqlite3 *of, const char *to,
-                       const resql_options *opts, resql_logger **out)
+int resql__logger_open(resql_logger_open_fn open_logger, const char *fn, sqlite3 *of,
+                       const char *to, const resql_options *opts, resql_logger **out)
 {
-    sqlite3_mutex *m = of ? sqlite3_db_mutex(of) : NULL;
+    if (!out) return resql__fail(RESQL_MISUSE, "resql: %s: out is NULL", fn);
+    *out = NULL;
+    if (!of) return resql__fail(RESQL_MISUSE, "resql: %s: the connection is NULL", fn);
+    sqlite3_mutex *m = sqlite3_db_mutex(of);
     sqlite3_mutex_enter(m);
-    int rc = open_logger(of, to, opts, out);
+    int rc;
+    /* From a clock or extra callback the connection is inside a statement
+     * that resql is logging: a logger started there would be torn down
+     * under it. */
+    if (resql__hub_busy(of))
+        rc = resql__fail(RESQL_MISUSE, "resql: %s: cannot be called from inside a resql callback", fn);
+    else if (!sqlite3_get_autocommit(of))
+        rc = resql__fail(RESQL_MISUSE, "resql: %s: a transaction is open; start logging outside it", fn);
+    else
+        rc = open_logger(of, to, opts, out);
     sqlite3_mutex_leave(m);
     return rc;
 }

@@ -33,12 +33,14 @@ struct resql_logger {
 int resql__logger_new(const resql_logger_kind *kind, sqlite3 *db, const resql_options *opts,
                       resql_logger **out);
 
-/* Opens a logger (resql_log_changes, resql_log_queries) under the
- * connection's mutex, like every call on a logger. */
+/* Opens a logger (resql_log_changes, resql_log_queries, named `fn`) under
+ * the connection's mutex, like every call on a logger. Checks what both
+ * share (out and of not NULL, no transaction, not from a resql callback)
+ * first; open_logger checks `to` and does the rest. */
 typedef int (*resql_logger_open_fn)(sqlite3 *of, const char *to, const resql_options *opts,
                                     resql_logger **out);
-int resql__logger_open(resql_logger_open_fn open_logger, sqlite3 *of, const char *to,
-                       const resql_options *opts, resql_logger **out);
+int resql__logger_open(resql_logger_open_fn open_logger, const char *fn, sqlite3 *of,
+                       const char *to, const resql_options *opts, resql_logger **out);
 
 /* Checks a logger argument: returns RESQL_OK, or RESQL_MISUSE with the
  * message set (on the logger when there is one) for NULL or closed. */

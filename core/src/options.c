@@ -14,7 +14,7 @@ int resql__names_has(const resql_names *names, const char *name)
     return 0;
 }
 
-static int names_add(resql_names *names, const char *name)
+int resql__names_add(resql_names *names, const char *name)
 {
     char **items = realloc(names->items, (size_t)(names->count + 1) * sizeof *items);
     if (!items) return RESQL_NOMEM;
@@ -28,7 +28,7 @@ int resql__names_copy(resql_names *dst, const resql_names *src)
 {
     memset(dst, 0, sizeof *dst);
     for (int i = 0; i < src->count; i++)
-        if (names_add(dst, src->items[i]) != RESQL_OK) {
+        if (resql__names_add(dst, src->items[i]) != RESQL_OK) {
             resql__names_free(dst);
             return RESQL_NOMEM;
         }
@@ -134,7 +134,8 @@ int resql__extra_eval(const resql_extra *extra, resql_buf *scratch, const char *
 
 RESQL_API int resql_extra_json(resql_extra_result *result, const char *json)
 {
-    if (!result || !json) return RESQL_MISUSE;
+    if (!result || !json)
+        return resql__fail(RESQL_MISUSE, "resql: resql_extra_json: %s is NULL", result ? "json" : "result");
     resql__buf_reset(&result->text);
     resql__buf_puts(&result->text, json);
     result->answered = 1;
@@ -143,7 +144,7 @@ RESQL_API int resql_extra_json(resql_extra_result *result, const char *json)
 
 RESQL_API int resql_extra_error(resql_extra_result *result, const char *message)
 {
-    if (!result) return RESQL_MISUSE;
+    if (!result) return resql__fail(RESQL_MISUSE, "resql: resql_extra_error: result is NULL");
     resql__buf_reset(&result->text);
     resql__buf_puts(&result->text, message ? message : "(no message)");
     result->answered = 2;
@@ -155,8 +156,9 @@ RESQL_API int resql_extra_error(resql_extra_result *result, const char *message)
 RESQL_API int resql_options_new(resql_options **out)
 {
     if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_options_new: out is NULL");
-    *out = calloc(1, sizeof **out);
-    return *out ? RESQL_OK : resql__fail(RESQL_NOMEM, "resql: out of memory");
+    if (!(*out = calloc(1, sizeof **out))) return resql__fail(RESQL_NOMEM, "resql: out of memory");
+    (*out)->busy_timeout_ms = RESQL_DEFAULT_BUSY_MS;
+    return RESQL_OK;
 }
 
 RESQL_API void resql_options_free(resql_options *opts)
@@ -173,7 +175,7 @@ static int add_table(resql_options *opts, resql_names *list, const char *table, 
 {
     if (!opts) return resql__fail(RESQL_MISUSE, "resql: %s: options is NULL", fn);
     if (!table || !*table) return resql__fail(RESQL_MISUSE, "resql: %s: table name is empty", fn);
-    if (names_add(list, table) != RESQL_OK) return resql__fail(RESQL_NOMEM, "resql: out of memory");
+    if (resql__names_add(list, table) != RESQL_OK) return resql__fail(RESQL_NOMEM, "resql: out of memory");
     return RESQL_OK;
 }
 
@@ -238,6 +240,6 @@ RESQL_API int resql_options_set_busy_timeout(resql_options *opts, int millisecon
     if (!opts) return resql__fail(RESQL_MISUSE, "resql: resql_options_set_busy_timeout: options is NULL");
     if (milliseconds < 0)
         return resql__fail(RESQL_MISUSE, "resql: resql_options_set_busy_timeout: %d is negative", milliseconds);
-    opts->busy_timeout_ms = milliseconds ? milliseconds : -1;    /* see internal.h */
+    opts->busy_timeout_ms = milliseconds;
     return RESQL_OK;
 }

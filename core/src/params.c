@@ -183,6 +183,12 @@ RESQL_API int resql_bind_text(sqlite3_stmt *stmt, int i, const char *text, int n
 RESQL_API int resql_bind_blob(sqlite3_stmt *stmt, int i, const void *blob, int n,
                               void (*destroy)(void *))
 {
+    /* SQLite leaves a negative size undefined (it reads on to a pair of NUL
+     * bytes): refuse it, and dispose of the blob as a failed bind does. */
+    if (blob && n < 0) {
+        if (destroy != SQLITE_STATIC && destroy != SQLITE_TRANSIENT) destroy((void *)blob);
+        return resql__fail(SQLITE_MISUSE, "resql: resql_bind_blob: the size %d is negative", n);
+    }
     int rc = sqlite3_bind_blob(stmt, i, blob, n, destroy);
     if (rc == SQLITE_OK && watching()) {
         resql_value v = {blob ? SQLITE_BLOB : SQLITE_NULL, 0, 0, blob, blob && n > 0 ? (size_t)n : 0};

@@ -15,7 +15,6 @@
 #define MAX_IN_FLIGHT 16        /* statements running at once (nested or interleaved) */
 #define BATCH 16                /* records per INSERT: a multi-row INSERT costs less per row */
 #define KEEP_BYTES 65536        /* a record's buffers larger than this are not kept for reuse */
-#define DEFAULT_BUSY_MS 5000
 
 /* resql's statements on the log connection. */
 enum { INSERT_TXN, INSERT_QUERY, INSERT_BATCH, SET_OUTCOME, BEGIN_TXN, COMMIT_TXN, ROLLBACK_TXN, NSTMTS };
@@ -351,8 +350,16 @@ static int open_target(query_log *q, const char *to, int busy_ms)
      * connection's hooks and calls, which that connection serializes. */
     int rc = sqlite3_open_v2(to, &q->log, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
                              SQLITE_OPEN_NOMUTEX, NULL);
+    /* Checked before anything writes to it: WAL mode would stay on the
+     * application's own file. */
+    if (rc == SQLITE_OK && resql__same_file(lg->db, q->log, "main")) {
+        resql__format(lg->errmsg,
+                      "resql: the query-log database \"%s\" is the logged database itself; "
+                      "a recovery log must live in another database", to);
+        return RESQL_MISUSE;
+    }
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(q->log, busy_ms < 0 ? 0 : busy_ms ? busy_ms : DEFAULT_BUSY_MS);
+        sqlite3_busy_timeout(q->log, busy_ms);
         /* WAL: people reading the log never block the writes. */
         rc = sqlite3_exec(q->log, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
     }
@@ -361,14 +368,6 @@ static int open_target(query_log *q, const char *to, int busy_ms)
         resql__format(lg->errmsg, "resql: cannot open the query-log database \"%s\": %s", to,
                       q->log ? sqlite3_errmsg(q->log) : "out of memory");
         return RESQL_CANTOPEN;
-    }
-    const char *app_file = sqlite3_db_filename(lg->db, "main");
-    const char *log_file = sqlite3_db_filename(q->log, "main");
-    if (app_file && log_file && *app_file && strcmp(app_file, log_file) == 0) {
-        resql__format(lg->errmsg,
-                      "resql: the query-log database \"%s\" is the logged database itself; "
-                      "a recovery log must live in another database", to);
-        return RESQL_MISUSE;
     }
     if (resql__log_tables_create(q->log, "main", lg->errmsg) != SQLITE_OK) return RESQL_CANTOPEN;
     /* One record, and a batch of them. The dialect never changes: a literal,
@@ -403,17 +402,13 @@ static int open_target(query_log *q, const char *to, int busy_ms)
     return rc;
 }
 
+/* Called by resql__logger_open, which has checked of, out and the state
+ * of the connection. */
 static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, resql_logger **out)
 {
-    if (!out) return resql__fail(RESQL_MISUSE, "resql: resql_log_queries: out is NULL");
-    *out = NULL;
-    if (!of) return resql__fail(RESQL_MISUSE, "resql: resql_log_queries: the connection is NULL");
     if (!to || !*to)
         return resql__fail(RESQL_MISUSE,
                            "resql: resql_log_queries: the query log needs a database of its own (to)");
-    if (!sqlite3_get_autocommit(of))
-        return resql__fail(RESQL_MISUSE,
-                           "resql: resql_log_queries: a transaction is open; start logging outside it");
 
     resql_logger *lg = NULL;
     int rc = resql__logger_new(&query_log_kind, of, opts, &lg);
@@ -428,7 +423,7 @@ static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, r
     q->include_reads = opts && opts->include_reads;
     q->drop_rollbacks = opts && opts->drop_rollbacks;
 
-    if ((rc = open_target(q, to, opts ? opts->busy_timeout_ms : 0)) != RESQL_OK) {
+    if ((rc = open_target(q, to, opts ? opts->busy_timeout_ms : RESQL_DEFAULT_BUSY_MS)) != RESQL_OK) {
         resql__fail(rc, "%s", lg->errmsg);
         resql_logger_free(lg);
         return rc;
@@ -457,5 +452,5 @@ static int log_queries(sqlite3 *of, const char *to, const resql_options *opts, r
 RESQL_API int resql_log_queries(sqlite3 *of, const char *to, const resql_options *opts,
                                 resql_logger **out)
 {
-    return resql__logger_open(log_queries, of, to, opts, out);
+    return resql__logger_open(log_queries, "resql_log_queries", of, to, opts, out);
 }

@@ -236,12 +236,10 @@ static int existing_triggers(sqlite3 *db, resql_names *tables, long *max_seq, ch
         const char *name = (const char *)sqlite3_column_text(q, 0);
         long seq = (long)sqlite3_column_int64(q, 1);
         if (seq > *max_seq) *max_seq = seq;
-        if (resql__names_has(tables, name)) continue;
-        char **items = realloc(tables->items, (size_t)(tables->count + 1) * sizeof *items);
-        if (!items) { rc = SQLITE_NOMEM; break; }
-        tables->items = items;
-        if (!(items[tables->count] = strdup(name))) { rc = SQLITE_NOMEM; break; }
-        tables->count++;
+        if (!resql__names_has(tables, name) && resql__names_add(tables, name) != RESQL_OK) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
     }
     sqlite3_finalize(q);
     if (rc == SQLITE_DONE) return SQLITE_OK;

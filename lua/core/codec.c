@@ -156,16 +156,11 @@ enum { AS_VALUE, AS_OBJECT };
  * may hold nils); in objects "n" is just a key. */
 static int list_length(lua_State *L, int i, int mode)
 {
-    int has_n = 0;
+    int has_n = 0, n = (int)lua_rawlen(L, i);
     if (mode == AS_VALUE) {
         lua_getfield(L, i, "n");
         has_n = lua_type(L, -1) == LUA_TNUMBER;
-        lua_pop(L, 1);
-    }
-    int n = (int)lua_rawlen(L, i);
-    if (has_n) {
-        lua_getfield(L, i, "n");
-        n = (int)lua_tointeger(L, -1);
+        if (has_n) n = (int)lua_tointeger(L, -1);
         lua_pop(L, 1);
     }
     lua_pushnil(L);

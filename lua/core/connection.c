@@ -9,8 +9,7 @@
 
 ldb *lcore_check_db(lua_State *L, int i)
 {
-    ldb *d = luaL_testudata(L, i, DB_MT);
-    if (!d) lcore_raise(L, "resql: bad argument #%d (connection expected, got %s)", i, luaL_typename(L, i));
+    ldb *d = lcore_check_object(L, i, DB_MT, "connection");
     if (!d->db) lcore_raise(L, "resql: the connection is closed");
     return d;
 }

@@ -41,6 +41,15 @@ const char *lcore_check_string(lua_State *L, int i, int method, const char *fn, 
     return s;
 }
 
+/* The userdata of class `mt` at index i (open or closed: each caller says
+ * how it is closed), or "resql: bad argument #i (<what> expected, got ...)". */
+void *lcore_check_object(lua_State *L, int i, const char *mt, const char *what)
+{
+    void *p = luaL_testudata(L, i, mt);
+    if (!p) lcore_raise(L, "resql: bad argument #%d (%s expected, got %s)", i, what, luaL_typename(L, i));
+    return p;
+}
+
 void *lcore_check_self(lua_State *L, const char *mt, const char *fn, const char *what)
 {
     void *p = luaL_testudata(L, 1, mt);

@@ -57,6 +57,7 @@ struct llogger {
 int lcore_raise(lua_State *L, const char *fmt, ...);
 int lcore_bad_argument(lua_State *L, int i, int method, const char *fn, const char *expected);
 const char *lcore_check_string(lua_State *L, int i, int method, const char *fn, size_t *n);
+void *lcore_check_object(lua_State *L, int i, const char *mt, const char *what);
 void *lcore_check_self(lua_State *L, const char *mt, const char *fn, const char *what);
 int lcore_db_failure(lua_State *L, sqlite3 *db);
 int lcore_logger_failure(lua_State *L, resql_logger *logger, int rc);

@@ -22,8 +22,7 @@ void lcore_close_logger(lua_State *L, llogger *g)
 
 static llogger *check_logger(lua_State *L, int i)
 {
-    llogger *g = luaL_testudata(L, i, LOGGER_MT);
-    if (!g) lcore_raise(L, "resql: bad argument #%d (logger expected, got %s)", i, luaL_typename(L, i));
+    llogger *g = lcore_check_object(L, i, LOGGER_MT, "logger");
     if (!g->logger) lcore_raise(L, "resql: the logger is closed");
     return g;
 }
@@ -148,13 +147,6 @@ static int logger_is_open(lua_State *L)
     return 1;
 }
 
-static int logger_errmsg(lua_State *L)
-{
-    llogger *g = lcore_check_self(L, LOGGER_MT, __func__, "logger");
-    lua_pushstring(L, resql_errmsg(g->logger));
-    return 1;
-}
-
 int lcore_logger_tostring(lua_State *L)
 {
     llogger *g = lcore_check_self(L, LOGGER_MT, __func__, "logger");
@@ -174,7 +166,6 @@ const luaL_Reg lcore_logger_methods[] = {
     {"set_extra_raw", logger_set_extra},
     {"close", logger_close},
     {"is_open", logger_is_open},
-    {"errmsg", logger_errmsg},
     {NULL, NULL},
 };
 

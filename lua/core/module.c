@@ -55,6 +55,24 @@ void lcore_box_class(lua_State *L, const char *name, lua_CFunction gc)
     lua_pop(L, 1);
 }
 
+/* resql.core.type(v) -> "connection" | "statement" | "logger" | nil: what
+ * resql.lua checks its arguments with (the methods tables are no proof: a
+ * second load of the module gives the metatables new ones). */
+static int l_type(lua_State *L)
+{
+    static const char *const kinds[][2] = {
+        {DB_MT, "connection"}, {STMT_MT, "statement"}, {LOGGER_MT, "logger"},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (luaL_testudata(L, 1, kinds[k][0])) {
+            lua_pushstring(L, kinds[k][1]);
+            return 1;
+        }
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
 EXPORT int luaopen_resql_core(lua_State *L);
 EXPORT int luaopen_resql_core(lua_State *L)
 {
@@ -67,6 +85,8 @@ EXPORT int luaopen_resql_core(lua_State *L)
     luaL_setfuncs(L, lcore_codec_functions, 0);
     luaL_setfuncs(L, lcore_connection_functions, 0);
     luaL_setfuncs(L, lcore_logger_functions, 0);
+    lua_pushcfunction(L, l_type);
+    lua_setfield(L, -2, "type");
     new_class(L, DB_MT, lcore_db_methods, lcore_db_gc, lcore_db_tostring);
     lua_setfield(L, -2, "db_methods");
     new_class(L, STMT_MT, lcore_stmt_methods, lcore_stmt_gc, lcore_stmt_tostring);

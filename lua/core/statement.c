@@ -21,8 +21,7 @@ void lcore_finalize_stmt(lua_State *L, lstmt *s)
 
 static lstmt *check_stmt(lua_State *L, int i)
 {
-    lstmt *s = luaL_testudata(L, i, STMT_MT);
-    if (!s) lcore_raise(L, "resql: bad argument #%d (statement expected, got %s)", i, luaL_typename(L, i));
+    lstmt *s = lcore_check_object(L, i, STMT_MT, "statement");
     if (!s->stmt) lcore_raise(L, "resql: the statement is finalized");
     return s;
 }

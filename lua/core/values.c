@@ -57,8 +57,7 @@ static int bind_value(lua_State *L, sqlite3_stmt *stmt, int index, int i)
     size_t n;
     const char *s;
     switch (lua_type(L, i)) {
-    case LUA_TNIL:
-    case LUA_TNONE: return resql_bind_null(stmt, index);
+    case LUA_TNIL: return resql_bind_null(stmt, index);
     case LUA_TBOOLEAN: return resql_bind_int64(stmt, index, lua_toboolean(L, i));
     case LUA_TNUMBER:
         if (lua_isinteger(L, i)) return resql_bind_int64(stmt, index, (sqlite3_int64)lua_tointeger(L, i));
@@ -91,7 +90,13 @@ int lcore_bind_all(lua_State *L, sqlite3_stmt *stmt, int first)
         while (lua_next(L, first)) {
             int index = 0;
             if (lua_type(L, -2) == LUA_TNUMBER) {
-                index = (int)lua_tointeger(L, -2);
+                /* Checked before the cast to int, which would wrap 2^32 + 1 to 1. */
+                lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+                if (k < 1 || k > count) {
+                    lua_pushvalue(L, -2);           /* a copy, for its text */
+                    return bind_misuse(L, "resql: no parameter %s (the statement has %d)", lua_tostring(L, -1), count);
+                }
+                index = (int)k;
             } else if (lua_type(L, -2) == LUA_TSTRING) {
                 const char *name = lua_tostring(L, -2);
                 index = sqlite3_bind_parameter_index(stmt, name);
@@ -101,9 +106,10 @@ int lcore_bind_all(lua_State *L, sqlite3_stmt *stmt, int first)
                     index = sqlite3_bind_parameter_index(stmt, prefixed);
                 }
                 if (!index) return bind_misuse(L, "resql: no parameter named '%s'", name);
+            } else {
+                return bind_misuse(L, "resql: a parameter key must be a position or a name, got %s",
+                                   luaL_typename(L, -2));
             }
-            if (index < 1 || index > count)
-                return bind_misuse(L, "resql: no parameter %d (the statement has %d)", index, count);
             int rc = bind_value(L, stmt, index, lua_gettop(L));
             if (rc != SQLITE_OK) return rc;
             lua_pop(L, 1);
